@@ -1,0 +1,1 @@
+"""Data in, trained run directory out: sources, splits, augmentation, tf.data, tasks, training."""

@@ -1,0 +1,86 @@
+"""Validation splits as index arrays, reproducible by seed, built on scikit-learn's splitters.
+
+Every function returns plain numpy index arrays so that a split can be saved next to a run and
+replayed exactly (`deepzoo eval`, tuning folds, nested CV).
+"""
+
+import numpy as np
+from sklearn import model_selection
+
+
+def holdout_split(num_examples, test_fraction=0.2, seed=0, stratify=None):
+    """(train_indices, test_indices) with `test_fraction` of the examples held out."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1). Received: test_fraction={test_fraction}")
+    indices = np.arange(num_examples)
+    train, test = model_selection.train_test_split(
+        indices, test_size=test_fraction, random_state=seed, shuffle=True, stratify=stratify
+    )
+    return np.sort(train), np.sort(test)
+
+
+def kfold_splits(num_examples, folds=5, seed=0, stratify=None, repeats=1):
+    """List of (train_indices, validation_indices), one per fold (× repeats).
+
+    Stratified when `stratify` (the class labels) is given; repeated with a different shuffle per
+    repeat when `repeats > 1`.
+    """
+    if folds < 2:
+        raise ValueError(f"folds must be at least 2. Received: folds={folds}")
+    indices = np.arange(num_examples)
+    if stratify is not None:
+        splitter = (
+            model_selection.RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+            if repeats > 1
+            else model_selection.StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        )
+        return [(np.sort(a), np.sort(b)) for a, b in splitter.split(indices, stratify)]
+    splitter = (
+        model_selection.RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+        if repeats > 1
+        else model_selection.KFold(n_splits=folds, shuffle=True, random_state=seed)
+    )
+    return [(np.sort(a), np.sort(b)) for a, b in splitter.split(indices)]
+
+
+def leave_one_out_splits(num_examples):
+    """One split per example, each holding that example out."""
+    return [(a, b) for a, b in model_selection.LeaveOneOut().split(np.arange(num_examples))]
+
+
+def parse_validation(spec):
+    """Parses a validation scheme string: holdout:0.2, kfold:5, stratified:5, loo, repeated:5x3."""
+    kind, _, arg = spec.partition(":")
+    try:
+        if kind == "holdout":
+            return {"kind": "holdout", "fraction": float(arg or 0.2)}
+        if kind in ("kfold", "stratified"):
+            return {"kind": kind, "folds": int(arg or 5)}
+        if kind == "loo":
+            return {"kind": "loo"}
+        if kind == "repeated":
+            folds, _, repeats = (arg or "5x3").partition("x")
+            return {"kind": "repeated", "folds": int(folds), "repeats": int(repeats or 3)}
+    except ValueError:
+        pass
+    raise ValueError(
+        f"Unknown validation scheme. Expected holdout:F, kfold:K, stratified:K, loo or repeated:KxR. Received: {spec!r}"
+    )
+
+
+def make_splits(scheme, num_examples, seed=0, labels=None):
+    """Index splits for a parsed (or string) validation scheme."""
+    scheme = parse_validation(scheme) if isinstance(scheme, str) else scheme
+    kind = scheme["kind"]
+    if kind == "holdout":
+        stratify = labels if labels is not None else None
+        return [holdout_split(num_examples, scheme["fraction"], seed, stratify)]
+    if kind == "kfold":
+        return kfold_splits(num_examples, scheme["folds"], seed)
+    if kind == "stratified":
+        if labels is None:
+            raise ValueError("stratified k-fold needs class labels; use kfold:K for regression data.")
+        return kfold_splits(num_examples, scheme["folds"], seed, stratify=labels)
+    if kind == "repeated":
+        return kfold_splits(num_examples, scheme["folds"], seed, stratify=labels, repeats=scheme["repeats"])
+    return leave_one_out_splits(num_examples)
