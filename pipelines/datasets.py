@@ -68,12 +68,30 @@ def register_dataset(name, task, description):
     return decorator
 
 
+# Modules that register more embedded sources and prefixed loaders; imported on first use so that
+# `import pipelines.datasets` stays light and the modules can import `register_dataset` from here.
+SOURCE_MODULES = ("pipelines.sources_generated", "pipelines.sources_files", "pipelines.sources_foundations")
+_loaded = False
+
+
+def _load_source_modules():
+    global _loaded
+    if not _loaded:
+        import importlib
+
+        _loaded = True
+        for module in SOURCE_MODULES:
+            importlib.import_module(module)
+
+
 def list_datasets():
+    _load_source_modules()
     return {name: (source.task, source.description) for name, source in sorted(_SOURCES.items())}
 
 
 def load_dataset(name, seed=0, **options):
     """Loads a dataset by name (see module docstring). Raises ValueError with suggestions."""
+    _load_source_modules()
     kind, _, rest = name.partition(":")
     if rest and kind in _PREFIXED:
         return _PREFIXED[kind](rest, seed=seed, **options)

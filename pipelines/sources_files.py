@@ -1,0 +1,1 @@
+"""Embedded data sources (files). Registered with `pipelines.datasets.register_dataset`."""

@@ -1,0 +1,1 @@
+"""Embedded data sources (foundations). Registered with `pipelines.datasets.register_dataset`."""

@@ -1,0 +1,1 @@
+"""Embedded data sources (generated). Registered with `pipelines.datasets.register_dataset`."""
