@@ -2,6 +2,7 @@
 inputs (e.g. uint8-range pixels) and every runtime applies the same transform."""
 
 import keras
+from keras import ops
 
 PREPROCESSING_KEYS = ("resize", "scale", "offset", "mean", "std")
 
@@ -35,8 +36,31 @@ def model_input(input_shape, preprocessing=None, name="input"):
         )(x)
     if preprocessing.get("mean") is not None:
         std = preprocessing.get("std") or [1.0] * len(preprocessing["mean"])
-        # Constant statistics: Normalization given mean/variance holds no weights.
-        x = keras.layers.Normalization(
-            mean=list(preprocessing["mean"]), variance=[s * s for s in std], name="normalize"
-        )(x)
+        x = Standardize(list(preprocessing["mean"]), list(std), name="normalize")(x)
     return inputs, x
+
+
+@keras.saving.register_keras_serializable(package="deepzoo")
+class Standardize(keras.layers.Layer):
+    """(x − mean) / std with constant per-channel statistics and no weights.
+
+    `keras.layers.Normalization(mean=..., variance=...)` would do the same, but it turns its
+    statistics into tensors outside the traced call, which tf2onnx then exports as extra graph
+    inputs. Creating the constants inside `call` embeds them in every exported graph.
+    """
+
+    def __init__(self, mean, std, **kwargs):
+        super().__init__(**kwargs)
+        self.mean = [float(v) for v in mean]
+        self.std = [float(v) for v in std]
+
+    def call(self, inputs):
+        mean = ops.convert_to_tensor(self.mean, dtype=inputs.dtype)
+        std = ops.convert_to_tensor(self.std, dtype=inputs.dtype)
+        return (inputs - mean) / std
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std}

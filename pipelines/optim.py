@@ -1,0 +1,158 @@
+"""Optimisers, learning-rate schedules, initialisers and regularisers of spec §4, by name.
+
+Keras built-ins wherever they exist; Rprop (spec §4.3) is the one custom optimiser.
+"""
+
+import keras
+from keras import ops
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "nadam", "rprop")
+SCHEDULES = ("constant", "exponential", "step", "plateau", "linear", "cosine", "warmup")
+INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform", "random_normal", "zeros")
+
+
+@keras.saving.register_keras_serializable(package="deepzoo")
+class Rprop(keras.optimizers.Optimizer):
+    """Resilient backpropagation (Riedmiller & Braun 1993), the iRprop− variant; full batch only.
+
+    Each weight has its own step Δ that grows by `increase` while the gradient keeps its sign and
+    shrinks by `decrease` when it flips (and that update is skipped); the update is −sign(g)·Δ.
+    """
+
+    def __init__(self, learning_rate=0.01, increase=1.2, decrease=0.5, min_step=1e-6, max_step=50.0, name="rprop", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.initial_step = float(learning_rate) if isinstance(learning_rate, (int, float)) else 0.01
+        self.increase, self.decrease = increase, decrease
+        self.min_step, self.max_step = min_step, max_step
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._previous_gradients = [self.add_variable_from_reference(v, "previous_gradient") for v in variables]
+        # Δ_0 = the learning rate.
+        initial = keras.initializers.Constant(self.initial_step)
+        self._steps = [self.add_variable_from_reference(v, "step", initializer=initial) for v in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        previous, step = self._previous_gradients[index], self._steps[index]
+        agreement = ops.sign(gradient * previous)
+        new_step = ops.where(
+            agreement > 0,
+            ops.minimum(step * self.increase, self.max_step),
+            ops.where(agreement < 0, ops.maximum(step * self.decrease, self.min_step), step),
+        )
+        gradient = ops.where(agreement < 0, ops.zeros_like(gradient), gradient)  # iRprop−: skip after a flip
+        self.assign(step, new_step)
+        self.assign(previous, gradient)
+        self.assign_sub(variable, ops.sign(gradient) * new_step)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(increase=self.increase, decrease=self.decrease, min_step=self.min_step, max_step=self.max_step)
+        return config
+
+
+def make_schedule(name, learning_rate, steps_per_epoch=1, epochs=1, decay_rate=0.95, warmup_steps=4000, model_dim=512):
+    """A learning rate or `LearningRateSchedule` for `name`. "step"/"plateau" are callbacks (see `schedule_callbacks`)."""
+    total_steps = max(1, steps_per_epoch * epochs)
+    if name in ("constant", "step", "plateau", None):
+        return learning_rate
+    if name == "exponential":  # per-epoch decay by `decay_rate` (spec §4.4: 0.90–0.95)
+        return keras.optimizers.schedules.ExponentialDecay(learning_rate, steps_per_epoch, decay_rate, staircase=True)
+    if name == "linear":  # ε_k = (1 − k/τ)ε_0 + (k/τ)ε_τ, then constant
+        return keras.optimizers.schedules.PolynomialDecay(learning_rate, total_steps, learning_rate * 0.01, power=1.0)
+    if name == "cosine":
+        return keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
+    if name == "warmup":
+        return TransformerSchedule(model_dim, warmup_steps)
+    raise ValueError(f"Unknown schedule '{name}'. Expected one of {SCHEDULES}.")
+
+
+@keras.saving.register_keras_serializable(package="deepzoo")
+class TransformerSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """lr = d^−0.5 · min(step^−0.5, step · warmup^−1.5) (Vaswani et al. 2017)."""
+
+    def __init__(self, model_dim=512, warmup_steps=4000):
+        self.model_dim, self.warmup_steps = model_dim, warmup_steps
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32") + 1.0
+        return ops.power(float(self.model_dim), -0.5) * ops.minimum(ops.power(step, -0.5), step * self.warmup_steps**-1.5)
+
+    def get_config(self):
+        return {"model_dim": self.model_dim, "warmup_steps": self.warmup_steps}
+
+
+def schedule_callbacks(name, monitor="val_loss", step_every=30, factor=0.1, patience=3):
+    """Callbacks for callback-driven schedules: ÷10 on plateau (AlexNet/ResNet) or every N epochs."""
+    if name == "plateau":
+        return [keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=factor, patience=patience, verbose=0)]
+    if name == "step":
+        return [keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * factor if epoch and epoch % step_every == 0 else lr)]
+    return []
+
+
+def make_optimizer(name="adam", learning_rate=1e-3, momentum=0.9, weight_decay=None, clipnorm=None, schedule=None, **schedule_kwargs):
+    """A Keras optimiser by spec §4.3 name. `weight_decay` is decoupled decay where Keras supports it."""
+    lr = make_schedule(schedule, learning_rate, **schedule_kwargs) if schedule else learning_rate
+    common = {"learning_rate": lr}
+    if weight_decay:
+        common["weight_decay"] = weight_decay
+    if clipnorm:
+        common["global_clipnorm"] = clipnorm
+    name = (name or "adam").lower()
+    if name == "sgd":
+        return keras.optimizers.SGD(**common)
+    if name == "momentum":
+        return keras.optimizers.SGD(momentum=momentum, **common)
+    if name == "nesterov":
+        return keras.optimizers.SGD(momentum=momentum, nesterov=True, **common)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(rho=0.9, momentum=0.0, **common)
+    if name == "adagrad":
+        return keras.optimizers.Adagrad(epsilon=1e-7, **common)
+    if name == "adadelta":
+        return keras.optimizers.Adadelta(rho=0.95, epsilon=1e-6, **common)
+    if name == "adam":
+        return keras.optimizers.Adam(**common)
+    if name == "adamw":
+        return keras.optimizers.AdamW(**common)
+    if name == "nadam":
+        return keras.optimizers.Nadam(**common)
+    if name == "rprop":
+        return Rprop(**common)
+    raise ValueError(f"Unknown optimizer '{name}'. Expected one of {OPTIMIZERS}.")
+
+
+def reinitialize(model, initializer, seed=0):
+    """Re-draws every Dense/Conv kernel with `initializer` (spec §4.5 experiments); biases become zero."""
+    if initializer not in INITIALIZERS:
+        raise ValueError(f"Unknown initializer '{initializer}'. Expected one of {INITIALIZERS}.")
+    for index, layer in enumerate(model._flatten_layers(include_self=False)):
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None or not hasattr(kernel, "assign"):
+            continue
+        init = keras.initializers.get({"class_name": initializer, "config": {"seed": seed + index}} if initializer != "zeros" else "zeros")
+        kernel.assign(init(kernel.shape, kernel.dtype))
+        bias = getattr(layer, "bias", None)
+        if bias is not None:
+            bias.assign(ops.zeros(bias.shape, bias.dtype))
+
+
+def add_weight_penalty(model, l1=0.0, l2=0.0):
+    """Puts an L1/L2 penalty on every Dense/Conv kernel (biases excluded, spec §4.6).
+
+    Keras collects a variable's `regularizer` into `model.losses` at every training step.
+    """
+    if not (l1 or l2):
+        return 0
+    regularizer = keras.regularizers.L1L2(l1=l1, l2=l2)
+    count = 0
+    for layer in model._flatten_layers(include_self=False):
+        kernel = getattr(layer, "kernel", None)
+        if kernel is not None and hasattr(kernel, "regularizer"):
+            kernel.regularizer = regularizer
+            count += 1
+    return count
