@@ -145,7 +145,27 @@ def create_model(name, config="canonical", **overrides):
     if config not in ("canonical", "tiny"):
         raise ValueError(f"config must be 'canonical' or 'tiny'. Received: config={config!r}")
     base = spec.canonical_config if config == "canonical" else spec.tiny_config
+    _check_arguments(spec, overrides)
     return spec.builder(**{**base, **overrides})
+
+
+def constructor_arguments(spec):
+    """Names the builder accepts (keras.Model's own name/trainable/dtype included)."""
+    import inspect
+
+    target = spec.builder.__init__ if inspect.isclass(spec.builder) else spec.builder
+    parameters = inspect.signature(target).parameters
+    names = [n for n, p in parameters.items() if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    return names + [n for n in ("name", "trainable", "dtype") if n not in names]
+
+
+def _check_arguments(spec, overrides):
+    accepted = constructor_arguments(spec)
+    unknown = sorted(set(overrides) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"Model '{spec.name}' has no argument(s) {unknown}. Expected some of: {', '.join(accepted)}."
+        )
 
 
 def resolved_config(name, config="canonical", **overrides):
