@@ -29,6 +29,11 @@ class Dataset:
     class_names: list | None = None
     description: str = ""
     value_range: tuple | None = None  # (low, high) of raw pixel values for image data
+    # Optional per-example targets that geometric augmentation moves with the image
+    # (`pipelines.augment.build_paired_augmentation`), in pixel coordinates of `x`:
+    boxes: np.ndarray | None = None  # float32 [N, M, 4] (x_min, y_min, x_max, y_max), rows of -1 pad
+    masks: np.ndarray | None = None  # uint8 [N, H, W] per-pixel labels (0 = background)
+    keypoints: np.ndarray | None = None  # float32 [N, K, 2] (x, y), or [N, K, 3] with visibility
 
     @property
     def input_shape(self):
@@ -42,7 +47,12 @@ class Dataset:
         return len(self.x)
 
     def subset(self, indices):
-        return dataclasses.replace(self, x=self.x[indices], y=self.y[indices])
+        sliced = {
+            field: getattr(self, field)[indices]
+            for field in ("x", "y", "boxes", "masks", "keypoints")
+            if getattr(self, field) is not None
+        }
+        return dataclasses.replace(self, **sliced)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +104,7 @@ def load_dataset(name, seed=0, **options):
     _load_source_modules()
     kind, _, rest = name.partition(":")
     if rest and kind in _PREFIXED:
+        _check_options(name, _PREFIXED[kind], options)
         return _PREFIXED[kind](rest, seed=seed, **options)
     source = _SOURCES.get(name)
     if source is None:
@@ -103,7 +114,21 @@ def load_dataset(name, seed=0, **options):
             f"Unknown dataset '{name}'.{hint} Expected an embedded name ({', '.join(sorted(_SOURCES))}) "
             "or numpy:PATH.npz, folder:PATH, tfds:NAME."
         )
+    _check_options(name, source.loader, options)
     return source.loader(seed=seed, **options)
+
+
+def _check_options(name, loader, options):
+    """Unknown loader options are a one-line ValueError rather than a TypeError traceback."""
+    import inspect
+
+    parameters = inspect.signature(loader).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return  # the loader checks its own options
+    known = sorted(p.name for p in parameters if p.default is not inspect.Parameter.empty and p.name != "seed")
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"Unknown option(s) {unknown} for dataset '{name}'. Expected some of {known}.")
 
 
 def resize_images(images, size):

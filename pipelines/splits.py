@@ -48,8 +48,28 @@ def leave_one_out_splits(num_examples):
     return [(a, b) for a, b in model_selection.LeaveOneOut().split(np.arange(num_examples))]
 
 
+def bootstrap_splits(num_examples, resamples=1, seed=0):
+    """(train_indices drawn with replacement, out-of-bag indices) per resample (spec §6.1, bagging).
+
+    Train indices keep their duplicates (a bootstrap sample is a multiset); the out-of-bag
+    examples, about 36.8 % of them, serve as that resample's validation set.
+    """
+    if num_examples < 2:
+        raise ValueError(f"bootstrap needs at least 2 examples. Received: num_examples={num_examples}")
+    from sklearn.utils import resample
+
+    random_state = np.random.RandomState(seed)
+    splits = []
+    while len(splits) < resamples:
+        train = np.sort(resample(np.arange(num_examples), replace=True, random_state=random_state))
+        out_of_bag = np.setdiff1d(np.arange(num_examples), train)
+        if len(out_of_bag):  # an all-covering resample has no validation set: draw again
+            splits.append((train, out_of_bag))
+    return splits
+
+
 def parse_validation(spec):
-    """Parses a validation scheme string: holdout:0.2, kfold:5, stratified:5, loo, repeated:5x3."""
+    """Parses a validation scheme string: holdout:0.2, kfold:5, stratified:5, loo, repeated:5x3, bootstrap:10."""
     kind, _, arg = spec.partition(":")
     try:
         if kind == "holdout":
@@ -58,13 +78,16 @@ def parse_validation(spec):
             return {"kind": kind, "folds": int(arg or 5)}
         if kind == "loo":
             return {"kind": "loo"}
+        if kind == "bootstrap":
+            return {"kind": "bootstrap", "resamples": int(arg or 10)}
         if kind == "repeated":
             folds, _, repeats = (arg or "5x3").partition("x")
             return {"kind": "repeated", "folds": int(folds), "repeats": int(repeats or 3)}
     except ValueError:
         pass
     raise ValueError(
-        f"Unknown validation scheme. Expected holdout:F, kfold:K, stratified:K, loo or repeated:KxR. Received: {spec!r}"
+        "Unknown validation scheme. Expected holdout:F, kfold:K, stratified:K, loo, repeated:KxR or bootstrap:R. "
+        f"Received: {spec!r}"
     )
 
 
@@ -83,4 +106,6 @@ def make_splits(scheme, num_examples, seed=0, labels=None):
         return kfold_splits(num_examples, scheme["folds"], seed, stratify=labels)
     if kind == "repeated":
         return kfold_splits(num_examples, scheme["folds"], seed, stratify=labels, repeats=scheme["repeats"])
+    if kind == "bootstrap":
+        return bootstrap_splits(num_examples, scheme["resamples"], seed)
     return leave_one_out_splits(num_examples)
