@@ -335,7 +335,11 @@ def evaluate_model(model, prepared, task_name):
     predictions = model.predict(x_test, batch_size=256, verbose=0)
     if isinstance(predictions, (list, tuple)):
         predictions = predictions[0]
-    return get_task(task_name).evaluate(y_test, predictions, prepared.dataset.class_names)
+    metrics = get_task(task_name).evaluate(y_test, predictions, prepared.dataset.class_names)
+    if task_name == "unsupervised":
+        # The model's own objective (quantisation error, unstable bits, reconstruction error, ...).
+        metrics["objective"] = float(model.evaluate(x_test, y_test, batch_size=256, verbose=0, return_dict=True)["loss"])
+    return metrics
 
 
 def _write_config(run_dir, config, spec, dataset):
