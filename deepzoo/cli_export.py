@@ -1,28 +1,110 @@
-"""`deepzoo export`: export a run's model to SavedModel / ONNX / TFLite and verify each artifact."""
+"""`deepzoo export` and `deepzoo bench`: export a run to every format, each verified in its own
+runtime (optionally as a TF Serving / Triton model repository version), and benchmark the
+artifacts against Keras `model.predict`."""
+
+FORMAT_HELP = "savedmodel, onnx, tflite, tflite_fp16, tflite_dynamic, tflite_int8, or all (comma-separated allowed)"
 
 
 def register(subparsers):
     """Adds this area's sub-commands to the CLI."""
-    p = subparsers.add_parser("export", help="export a run to savedmodel|onnx|tflite|all, each verified in its runtime")
+    p = subparsers.add_parser("export", help="export a run to every format (SavedModel, ONNX, TFLite fp32/fp16/int8), each verified")
     p.add_argument("run", help="run directory (from deepzoo train)")
-    p.add_argument("--format", default="all", help="savedmodel, onnx, tflite or all (comma-separated allowed)")
+    p.add_argument("--format", default="all", help=FORMAT_HELP)
     p.add_argument("--out", help="export directory (default RUN/export)")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset")
-    p.add_argument("--samples", type=int, default=64, help="held-out inputs used for verification")
-    p.set_defaults(handler=_run)
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    p.add_argument("--samples", type=int, default=None, help="held-out test examples used for verification (default: all, at most 2000)")
+    p.add_argument("--int8-io", action="store_true", help="tflite_int8: int8 input and output tensors (microcontroller-class targets)")
+    p.add_argument("--int8-per-tensor", action="store_true", help="tflite_int8: per-tensor weight scales (smaller; depthwise convs lose accuracy)")
+    p.add_argument("--calibration-samples", type=int, default=None, help="tflite_int8: representative inputs from the run's training pipeline (default 256)")
+    p.add_argument("--no-xla", action="store_true", help="SavedModel without the XLA-compiled serving_xla signature")
+    p.add_argument("--repository", metavar="DIR", help="write DIR/NAME/VERSION/ for TF Serving and Triton (plus DIR/NAME/config.pbtxt)")
+    p.add_argument("--name", help="with --repository: model name (default: the run's architecture)")
+    p.add_argument("--version", type=int, default=None, help="with --repository: version number (default: the next one)")
+    p.add_argument("--max-batch-size", type=int, default=64, help="with --repository: Triton max_batch_size")
+    p.set_defaults(handler=_export)
+
+    p = subparsers.add_parser("bench", help="benchmark a run's exported formats against keras model.predict (Markdown, JSON, PNG)")
+    p.add_argument("run", help="run directory (from deepzoo train); missing artifacts are exported first")
+    p.add_argument("--format", default="all", help=FORMAT_HELP)
+    p.add_argument("--export-dir", help="export directory (default RUN/export)")
+    p.add_argument("--batch", type=int, default=32, help="the large batch size (batch 1 is always measured)")
+    p.add_argument("--samples", type=int, default=None, help="held-out examples for parity and metric (default: all, at most 2000)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
+    p.add_argument("--seconds", type=float, default=0.3, help="seconds per row, batch size and round")
+    p.add_argument("--out", help="report directory (default RUN/bench)")
+    p.set_defaults(handler=_bench)
 
 
-def _run(args):
+def _formats(text):
+    return [name.strip() for name in text.split(",")] if "," in text else text
+
+
+def _positive(value, flag):
+    if value is not None and value < 1:
+        raise ValueError(f"{flag} must be a positive integer. Received: {value}")
+
+
+def _export(args):
+    from export.formats import resolve_formats
+
+    formats = resolve_formats(_formats(args.format))  # unknown names fail before any work
+    for value, flag in ((args.samples, "--samples"), (args.calibration_samples, "--calibration-samples"), (args.opset, "--opset")):
+        _positive(value, flag)
+    if (args.name or args.version is not None) and not args.repository:
+        raise ValueError("--name and --version apply to --repository exports. Received: no --repository")
+    if args.repository and args.out:
+        raise ValueError("--out and --repository are alternatives. Received: both")
+    options = {"opset": args.opset, "int8_io": args.int8_io, "int8_per_tensor": args.int8_per_tensor, "calibration_samples": args.calibration_samples, "xla_endpoint": not args.no_xla}
+    options = {key: value for key, value in options.items() if value is not None}
+    if args.repository:
+        from export.repository import export_to_repository
+
+        try:
+            report = export_to_repository(
+                args.run, args.repository, name=args.name, version=args.version, formats=formats, options=options,
+                num_samples=args.samples, max_batch_size=args.max_batch_size, progress=print,
+            )
+        except RuntimeError as exc:  # verification failed: nothing was written
+            print(f"deepzoo export: FAILED: {str(exc).splitlines()[0]}")
+            return 1
+        _print_results(report["results"])
+        print(f"repository version: {report['version_dir']}" + (f"  (Triton config: {report['config']})" if report["config"] else ""))
+        return 0
     from export.run_export import export_run
 
-    formats = args.format.split(",") if "," in args.format else args.format
-    options = {"opset": args.opset} if args.opset else {}
-    report = export_run(args.run, formats=formats, out_dir=args.out, options=options, num_samples=args.samples)
-    failed = 0
-    for result in report["results"]:
-        status = "verified" if result.verified else "FAILED"
-        diff = f"max|diff|={result.max_abs_diff:.2e}" if result.max_abs_diff is not None else ""
-        print(f"{result.format:<11} {status:<8} {diff:<20} {result.size_bytes / 1e6:7.2f} MB  {result.path or result.error}")
-        failed += not result.verified
+    report = export_run(args.run, formats=formats, out_dir=args.out, options=options, num_samples=args.samples, progress=print)
+    failed = _print_results(report["results"])
     print(f"export directory: {report['out_dir']}")
     return 1 if failed else 0
+
+
+def _print_results(results):
+    failed = 0
+    for result in results:
+        status = "verified" if result.verified else "FAILED"
+        diff = f"max|diff|={result.max_abs_diff:.2e}" if result.max_abs_diff is not None else ""
+        metric = ""
+        if result.metric:
+            metric = f"{result.metric['name']} {result.metric['keras']:.4f}→{result.metric['artifact']:.4f}"
+        where = result.path if result.verified else result.error
+        print(f"{result.format:<15} {status:<8} {diff:<20} {metric:<28} {result.size_bytes / 1024:9.1f} KiB  {where}")
+        failed += not result.verified
+    return failed
+
+
+def _bench(args):
+    from export.bench import bench_run, print_table
+    from export.formats import resolve_formats
+
+    formats = resolve_formats(_formats(args.format))
+    _positive(args.samples, "--samples")
+    _positive(args.rounds, "--rounds")
+    if args.seconds <= 0:
+        raise ValueError(f"--seconds must be positive. Received: {args.seconds}")
+    report = bench_run(
+        args.run, formats=formats, export_dir=args.export_dir, batch_size=args.batch, num_samples=args.samples,
+        rounds=args.rounds, seconds_per_round=args.seconds, out_dir=args.out, progress=print,
+    )
+    print_table(report)
+    print(f"saved: {report['files']['md']}, {report['files']['json']}, {report['files']['png']}")
+    return 0

@@ -1,34 +1,58 @@
-"""One table of export formats; one function per format to write it and one to run it in its own
-runtime. Every artifact is written atomically (temporary name, then rename) and verified against
-the Keras model on real inputs before it is reported as exported.
+"""One table of export formats; one function per format to write it and one to load it in its own
+runtime. Every artifact is verified against the Keras model on held-out inputs before it is
+published, and published atomically (see `export/staging.py`).
 
 Layout of an export directory (the same as one version folder of a TF Serving / Triton model
 repository, so `export/repository.py` only has to place it):
 
-    saved_model.pb, variables/   SavedModel with signature `serving_default` (input -> output)
-    model.onnx                   ONNX (tf2onnx), dynamic batch, same tensor names
-    model.tflite                 TFLite fp32 with signature `serving_default`
-    deepzoo.json                 metadata: inputs, outputs, task, labels, preprocessing, sources,
+    saved_model.pb, variables/   SavedModel: signature `serving_default` (input -> output) and
+                                 `serving_xla`, the same function compiled with XLA (GPU hot path)
+    model.onnx                   ONNX (tf2onnx), dynamic batch dimension `batch`, same tensor names
+    model.tflite                 TFLite / LiteRT fp32, signature `serving_default`
+    model_fp16.tflite            fp16 weights
+    model_dynamic_int8.tflite    dynamic-range int8 weights, float activations
+    model_int8.tflite            full-integer int8, calibrated on the run's training pipeline;
+                                 int8 inputs and outputs with `int8_io` (microcontroller targets)
+    deepzoo.json                 metadata: inputs, outputs, task, labels, preprocessing, source run,
                                  tool versions and, per artifact, its verification result
+
+Float formats are checked element-wise (fp16 with a looser tolerance); quantised formats by the
+task metric of the artifact against the Keras model's on the same inputs (`export/verify.py`).
 """
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
-import shutil
-import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from deepzoo.io import atomic_path, write_json_atomic
+from export import tflite as tflite_formats
+from export.context import INPUT_NAME, OUTPUT_NAME, ExportContext, export_archive, serving_function
+from export.staging import ExportStaging
+from export.verify import predict_in_chunks, verify_artifact
 
-INPUT_NAME = "input"
-OUTPUT_NAME = "output"
 METADATA_FILE = "deepzoo.json"
 DEFAULT_OPSET = 17
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "FORMATS",
+    "INPUT_NAME",
+    "METADATA_FILE",
+    "OUTPUT_NAME",
+    "ExportFormat",
+    "ExportResult",
+    "export_model",
+    "load_artifact",
+    "onnx_providers",
+    "read_metadata",
+    "resolve_formats",
+]
 
 
 @dataclasses.dataclass
@@ -41,6 +65,8 @@ class ExportResult:
     seconds: float = 0.0
     error: str | None = None
     size_bytes: int = 0
+    metric: dict | None = None  # {"name", "keras", "artifact", "delta", "tolerance"}
+    details: dict = dataclasses.field(default_factory=dict)  # providers, quantisation, signatures, ...
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -48,101 +74,128 @@ class ExportResult:
 
 @dataclasses.dataclass(frozen=True)
 class ExportFormat:
+    """One artifact kind.
+
+    Attributes:
+        name: format id (`--format`).
+        filename: the artifact's main file inside an export directory.
+        runtime: where it is verified and served ("tensorflow", "onnxruntime", "litert").
+        write: `fn(context, out_dir) -> (path, details)` writes the artifact into `out_dir`.
+        load: `fn(path) -> Predictor` loads it in its runtime: a callable on float32 inputs.
+        companions: other entries of the artifact (published before `filename`).
+        check: "elementwise" (float formats) or "metric" (quantised formats).
+        atol, rtol: element-wise tolerance.
+    """
+
     name: str
     filename: str
     runtime: str
-    write: Callable  # (model, out_dir, options) -> artifact path
-    run: Callable  # (artifact path, inputs) -> outputs
+    write: Callable
+    load: Callable
+    companions: tuple = ()
+    check: str = "elementwise"
     atol: float = 1e-4
     rtol: float = 1e-3
+    description: str = ""
 
 
-def _input_spec(model):
-    import tensorflow as tf
+class Predictor:
+    """A loaded artifact: `predictor(x)` runs float32 inputs `x` and returns float32 outputs."""
 
-    shape = (None, *model.inputs[0].shape[1:])
-    return tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)
+    def __init__(self, fn, info, keep_alive=None):
+        self._fn = fn
+        self.info = info  # e.g. {"provider": "CPUExecutionProvider"}
+        self._keep_alive = keep_alive  # the runtime object the closure needs
 
-
-def _serving_fn(model):
-    import tensorflow as tf
-
-    def serve(input):  # the argument name becomes the signature's input key
-        outputs = model(input, training=False)
-        if isinstance(outputs, (list, tuple)):
-            outputs = outputs[0]
-        return {OUTPUT_NAME: outputs}
-
-    return tf.function(serve, input_signature=[_input_spec(model)], autograph=False)
+    def __call__(self, inputs):
+        return np.asarray(self._fn(np.asarray(inputs, np.float32)))
 
 
 # --- SavedModel ---------------------------------------------------------------------------------
 
 
-def _export_archive(model, xla_endpoint):
-    """A Keras ExportArchive with the `serving_default` signature (and `serving_xla` if asked).
-
-    ExportArchive tracks the model's variables properly; a plain `tf.saved_model.save` of a Keras 3
-    model leaves them unfrozen and the TFLite converter then emits uninitialised READ_VARIABLEs.
-    """
-    import keras
-    import tensorflow as tf
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serving_default", _serving_fn(model))
-    if xla_endpoint:
-        # Same function compiled with XLA: the GPU hot path (`serving_xla` signature).
-        spec = _input_spec(model)
-        archive.add_endpoint(
-            "serving_xla",
-            tf.function(lambda input: {OUTPUT_NAME: model(input, training=False)}, input_signature=[spec], jit_compile=True),
-        )
-    return archive
+def write_savedmodel(context, out_dir):
+    archive = export_archive(context.model, xla_endpoint=context.options.get("xla_endpoint", True))
+    archive.write_out(str(out_dir), verbose=False)
+    signatures = ["serving_default"] + (["serving_xla"] if context.options.get("xla_endpoint", True) else [])
+    return Path(out_dir) / "saved_model.pb", {"signatures": signatures}
 
 
-def write_savedmodel(model, out_dir, options):
-    archive = _export_archive(model, xla_endpoint=options.get("xla_endpoint", True))
-    out_dir = Path(out_dir)
-    staging = Path(tempfile.mkdtemp(prefix=".savedmodel.", dir=out_dir))
-    try:
-        archive.write_out(str(staging / "sm"), verbose=False)
-        # Move saved_model.pb last so a reader never sees a .pb without its variables.
-        for entry in ("variables", "assets", "fingerprint.pb"):
-            source = staging / "sm" / entry
-            if source.exists():
-                target = out_dir / entry
-                if target.is_dir():
-                    shutil.rmtree(target)
-                os.replace(source, target)
-        os.replace(staging / "sm" / "saved_model.pb", out_dir / "saved_model.pb")
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return out_dir / "saved_model.pb"
-
-
-def run_savedmodel(path, inputs, signature="serving_default"):
+def load_savedmodel(path, signature="serving_default"):
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(Path(path).parent))
+    if signature not in loaded.signatures:
+        raise ValueError(f"SavedModel has no signature '{signature}'. Available: {sorted(loaded.signatures)}")
     fn = loaded.signatures[signature]
-    return fn(**{INPUT_NAME: tf.constant(inputs, tf.float32)})[OUTPUT_NAME].numpy()
+    return Predictor(lambda x: fn(**{INPUT_NAME: tf.constant(x)})[OUTPUT_NAME].numpy(), {}, loaded)
+
+
+def run_savedmodel(path, inputs, signature="serving_default"):
+    return load_savedmodel(path, signature)(inputs)
 
 
 # --- ONNX ---------------------------------------------------------------------------------------
 
 
-def write_onnx(model, out_dir, options):
+MIN_OPSET = 13  # tf2onnx converts Keras 3 graphs (Reshape with computed shapes, ...) from opset 13 on
+
+
+def supported_opsets():
+    from tf2onnx.constants import OPSET_TO_IR_VERSION
+
+    return MIN_OPSET, max(OPSET_TO_IR_VERSION)
+
+
+def write_onnx(context, out_dir):
     import onnx
     import tf2onnx
 
-    opset = int(options.get("opset", DEFAULT_OPSET))
-    model_proto, _ = tf2onnx.convert.from_function(_serving_fn(model), input_signature=[_input_spec(model)], opset=opset)
-    onnx.checker.check_model(model_proto)
-    final = Path(out_dir) / "model.onnx"
-    with atomic_path(final) as tmp:
-        onnx.save(model_proto, str(tmp))
-    return final
+    opset = int(context.options.get("opset") or DEFAULT_OPSET)
+    graph_def, input_name, output_name = _frozen_serving_graph(context.model)
+    with _quiet_loggers("tf2onnx", "tensorflow"):
+        model_proto, _ = tf2onnx.convert.from_graph_def(
+            graph_def, input_names=[input_name], output_names=[output_name], opset=opset,
+            tensors_to_rename={input_name: INPUT_NAME, output_name: OUTPUT_NAME},
+        )
+    # tf2onnx names the free batch dimension `unk__N`; one shared name tells runtimes (and Triton)
+    # that input and output batch sizes are the same.
+    for value in (*model_proto.graph.input, *model_proto.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            dims[0].dim_param = "batch"
+    onnx.checker.check_model(model_proto, full_check=True)
+    path = Path(out_dir) / "model.onnx"
+    onnx.save(model_proto, str(path))
+    return path, {"opset": opset, "dynamic_batch": True, "onnx_checker": "passed (full_check)"}
+
+
+def _frozen_serving_graph(model):
+    """The serving function as a GraphDef with every capture frozen into a constant.
+
+    `tf2onnx.convert.from_function` turns captured tensors that are not variables (the mean and
+    variance `keras.layers.Normalization` keeps as constants) into extra graph inputs that no caller
+    feeds; freezing first makes them constants.
+    """
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    frozen = convert_variables_to_constants_v2(serving_function(model).get_concrete_function(), lower_control_flow=False, aggressive_inlining=True)
+    if len(frozen.inputs) != 1 or len(frozen.outputs) != 1:
+        raise ValueError(f"Expected one input and one output after freezing. Received: {len(frozen.inputs)} inputs, {len(frozen.outputs)} outputs")
+    return frozen.graph.as_graph_def(), frozen.inputs[0].name, frozen.outputs[0].name
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names):
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def onnx_providers():
@@ -164,51 +217,73 @@ def _cuda_device_visible():
     return any(Path(p).exists() for p in ("/dev/nvidia0", "/dev/nvidiactl")) and os.environ.get("CUDA_VISIBLE_DEVICES", "0") != ""
 
 
-def onnx_session(path, providers=None):
+def _provider_options(provider, cache_dir=None):
+    if provider == "TensorrtExecutionProvider" and cache_dir:
+        # Engines take seconds to build: cache them. fp32 engines only: verification compares
+        # element-wise with the Keras model.
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        return {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache_dir)}
+    return {}
+
+
+def onnx_session(path, providers=None, cache_dir=None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=options, providers=providers or onnx_providers())
+    providers = list(providers or onnx_providers())
+    with_options = [(p, _provider_options(p, cache_dir)) for p in providers]
+    return ort.InferenceSession(str(path), sess_options=options, providers=with_options)
+
+
+def load_onnx(path, providers=None, cache_dir=None):
+    session = onnx_session(path, providers, cache_dir)
+    info = {"provider": session.get_providers()[0], "providers": session.get_providers()}
+    return Predictor(lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x})[0], info, session)
 
 
 def run_onnx(path, inputs):
-    return onnx_session(path).run([OUTPUT_NAME], {INPUT_NAME: np.asarray(inputs, np.float32)})[0]
+    return load_onnx(path)(inputs)
 
 
-# --- TFLite -------------------------------------------------------------------------------------
+# --- TFLite (export/tflite.py holds the converters and the interpreter) ------------------------------
 
 
-def write_tflite(model, out_dir, options):
-    import tensorflow as tf
-
-    quantization = options.get("quantization", "fp32")
-    if quantization != "fp32":
-        raise ValueError(f"The first-cut exporter writes fp32 TFLite only. Received: quantization={quantization!r}")
-    # Converting from a SavedModel keeps the dynamic batch dimension working in LiteRT's signature
-    # runner (a converted concrete function gave NaNs after resizing the batch).
-    with tempfile.TemporaryDirectory(prefix=".tflite-src.", dir=out_dir) as staging:
-        _export_archive(model, xla_endpoint=False).write_out(staging, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(staging, signature_keys=["serving_default"])
-        flatbuffer = converter.convert()
-    final = Path(out_dir) / "model.tflite"
-    with atomic_path(final) as tmp:
-        Path(tmp).write_bytes(flatbuffer)
-    return final
+def load_tflite(path):
+    runner = tflite_formats.load_signature_runner(path)
+    return Predictor(runner, runner.info, runner)
 
 
 def run_tflite(path, inputs):
-    from ai_edge_litert.interpreter import Interpreter
+    return load_tflite(path)(inputs)
 
-    interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count())
-    runner = interpreter.get_signature_runner("serving_default")
-    return runner(**{INPUT_NAME: np.asarray(inputs, np.float32)})[OUTPUT_NAME]
+
+def _tflite_format(name, quantization, check, atol=1e-4, rtol=1e-3, description=""):
+    return ExportFormat(
+        name,
+        tflite_formats.FILENAMES[quantization],
+        "litert",
+        lambda context, out_dir: tflite_formats.write_tflite(context, out_dir, quantization),
+        load_tflite,
+        check=check,
+        atol=atol,
+        rtol=rtol,
+        description=description,
+    )
 
 
 FORMATS = {
-    "savedmodel": ExportFormat("savedmodel", "saved_model.pb", "tensorflow", write_savedmodel, run_savedmodel),
-    "onnx": ExportFormat("onnx", "model.onnx", "onnxruntime", write_onnx, run_onnx),
-    "tflite": ExportFormat("tflite", "model.tflite", "litert", write_tflite, run_tflite),
+    "savedmodel": ExportFormat(
+        "savedmodel", "saved_model.pb", "tensorflow", write_savedmodel, load_savedmodel,
+        companions=("variables", "assets", "fingerprint.pb"),
+        description="SavedModel, signatures serving_default and serving_xla (jit_compile)",
+    ),
+    "onnx": ExportFormat("onnx", "model.onnx", "onnxruntime", write_onnx, load_onnx, description="ONNX via tf2onnx, dynamic batch"),
+    "tflite": _tflite_format("tflite", "fp32", "elementwise", description="TFLite fp32"),
+    # fp16 weights are dequantised once at load; outputs move by the weights' rounding.
+    "tflite_fp16": _tflite_format("tflite_fp16", "fp16", "elementwise", atol=2e-2, rtol=5e-2, description="TFLite fp16 weights"),
+    "tflite_dynamic": _tflite_format("tflite_dynamic", "dynamic", "metric", description="TFLite dynamic-range int8 weights"),
+    "tflite_int8": _tflite_format("tflite_int8", "int8", "metric", description="TFLite full-integer int8, calibrated"),
 }
 
 
@@ -216,15 +291,48 @@ def resolve_formats(formats):
     if formats in (None, "all"):
         return list(FORMATS)
     names = [formats] if isinstance(formats, str) else list(formats)
+    if not names:
+        raise ValueError(f"No export format given. Expected one or more of {sorted(FORMATS)} or 'all'.")
     for name in names:
         if name not in FORMATS:
             raise ValueError(f"Unknown export format '{name}'. Expected one of {sorted(FORMATS)} or 'all'.")
-    return names
+    return list(dict.fromkeys(names))
 
 
-def _tool_versions():
+OPTION_KEYS = ("opset", "xla_endpoint", "int8_io", "int8_per_tensor", "calibration_samples", "metric_tolerance")
+
+
+def validate_options(options):
+    """Rejects unknown keys and bad values before any work starts."""
+    unknown = sorted(set(options) - set(OPTION_KEYS))
+    if unknown:
+        raise ValueError(f"Unknown export option(s) {unknown}. Expected a subset of {list(OPTION_KEYS)}.")
+    if options.get("opset") is not None:
+        low, high = supported_opsets()
+        opset = options["opset"]
+        if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= high:
+            raise ValueError(f"ONNX opset must be an integer in [{low}, {high}]. Received: opset={opset!r}")
+    count = options.get("calibration_samples")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise ValueError(f"calibration_samples must be a positive integer. Received: {count!r}")
+    tolerance = options.get("metric_tolerance")
+    if tolerance is not None and (not isinstance(tolerance, (int, float)) or tolerance < 0):
+        raise ValueError(f"metric_tolerance must be a number >= 0. Received: {tolerance!r}")
+
+
+def load_artifact(export_dir, name, **kwargs):
+    """Loads artifact `name` of an export directory in its runtime; returns a `Predictor`."""
+    if name not in FORMATS:
+        raise ValueError(f"Unknown export format '{name}'. Expected one of {sorted(FORMATS)}.")
+    path = Path(export_dir) / FORMATS[name].filename
+    if not path.is_file():
+        raise ValueError(f"No {name} artifact in {export_dir} (expected {FORMATS[name].filename}).")
+    return FORMATS[name].load(path, **kwargs)
+
+
+def tool_versions():
     versions = {}
-    for module in ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai_edge_litert"):
+    for module in ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai_edge_litert", "numpy"):
         try:
             versions[module] = __import__(module).__version__
         except Exception:  # a missing optional runtime is reported, not fatal
@@ -232,21 +340,48 @@ def _tool_versions():
     return versions
 
 
-def export_model(model, out_dir, formats="all", sample_inputs=None, options=None, metadata=None, strict=False):
+def export_model(
+    model,
+    out_dir,
+    formats="all",
+    sample_inputs=None,
+    options=None,
+    metadata=None,
+    strict=False,
+    *,
+    targets=None,
+    calibration_inputs=None,
+    calibration_source=None,
+    progress=None,
+):
     """Exports `model` (a keras.Model or a .keras path) to `formats` under `out_dir` and verifies each.
+
+    Each artifact is written into a staging folder beside `out_dir`, loaded in its own runtime and
+    compared with the Keras model; only then is it published under its final name. A format that
+    fails is not published (an older artifact of that format is removed so that the folder and
+    `deepzoo.json` agree) and is reported with its reason.
 
     Args:
         model: keras.Model or path to a `.keras` file.
-        out_dir: export directory (created).
+        out_dir: export directory.
         formats: "all", a name, or a list of names from `FORMATS`.
-        sample_inputs: real inputs (raw, as the model takes them) for verification; a random batch
-            in the model's input shape is used when None.
-        options: per-format options, e.g. {"opset": 17}.
-        metadata: extra metadata (task, labels, preprocessing, source_run) for `deepzoo.json`.
-        strict: raise if any artifact fails to export or verify.
+        sample_inputs: held-out inputs (raw, as the model takes them) for verification; a random
+            batch in the model's input shape is used when None.
+        options: export options: `opset` (ONNX), `xla_endpoint` (SavedModel, default True),
+            `int8_io`, `int8_per_tensor`, `calibration_samples` (TFLite int8),
+            `metric_tolerance` (quantised formats).
+        metadata: extra metadata (task, labels, preprocessing, source_run) for `deepzoo.json`;
+            its `task` and `labels` also choose the verification metric.
+        strict: raise RuntimeError, publishing nothing, if any artifact fails to export or verify.
+        targets: ground truth for `sample_inputs`; the task metric of each artifact is compared
+            with the Keras model's. Without targets, the Keras predictions serve as targets.
+        calibration_inputs: representative inputs for full-integer quantisation (default:
+            `sample_inputs`, recorded as such in the metadata).
+        calibration_source: a description of `calibration_inputs` for the metadata.
+        progress: optional `fn(str)` told about each format as it starts.
 
     Returns:
-        list of `ExportResult`.
+        list of `ExportResult`, in the order of `formats`.
     """
     import keras
 
@@ -254,68 +389,120 @@ def export_model(model, out_dir, formats="all", sample_inputs=None, options=None
         if not Path(model).is_file():
             raise ValueError(f"Model file not found. Received: {model}")
         model = keras.saving.load_model(str(model))
+    names = resolve_formats(formats)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     options = dict(options or {})
+    validate_options(options)
+    metadata = dict(metadata or {})
     if sample_inputs is None:
         rng = np.random.default_rng(0)
         sample_inputs = rng.uniform(0, 1, size=(4, *model.inputs[0].shape[1:])).astype("float32")
     sample_inputs = np.asarray(sample_inputs, np.float32)
-    reference = np.asarray(model(sample_inputs, training=False))
+    if targets is not None and len(targets) != len(sample_inputs):
+        raise ValueError(f"targets must align with sample_inputs. Received: {len(targets)} targets for {len(sample_inputs)} inputs")
+    if calibration_inputs is None:
+        calibration_inputs, calibration_source = sample_inputs, f"the verification inputs ({len(sample_inputs)})"
+    reference = predict_in_chunks(lambda x: _first_output(model(x, training=False)), sample_inputs)
+
     results = []
-    for name in resolve_formats(formats):
-        fmt = FORMATS[name]
-        started = time.perf_counter()
-        try:
-            path = fmt.write(model, out_dir, options)
-            outputs = np.asarray(fmt.run(path, sample_inputs))
-            diff = float(np.max(np.abs(outputs.astype(np.float64) - reference))) if outputs.shape == reference.shape else float("inf")
-            verified = outputs.shape == reference.shape and bool(np.allclose(outputs, reference, rtol=fmt.rtol, atol=fmt.atol))
-            error = None if verified else f"outputs differ from Keras: max |diff| = {diff:.3g} (shape {outputs.shape} vs {reference.shape})"
-            size = _artifact_size(path, name)
-            results.append(ExportResult(name, str(path), verified, diff, fmt.runtime, time.perf_counter() - started, error, size))
-        except Exception as exc:  # reported per format; the others still export
-            message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
-            results.append(ExportResult(name, "", False, None, fmt.runtime, time.perf_counter() - started, message))
-    _write_metadata(model, out_dir, results, sample_inputs, reference, metadata)
-    if strict:
+    with ExportStaging(out_dir) as staging:
+        context = ExportContext(model, staging.workdir, options, np.asarray(calibration_inputs, np.float32), calibration_source)
+        for name in names:
+            fmt = FORMATS[name]
+            if progress:
+                progress(f"exporting {name} ({fmt.description or fmt.runtime}) ...")
+            started = time.perf_counter()
+            try:
+                format_dir = staging.format_dir(name)
+                path, details = fmt.write(context, format_dir)
+                check = verify_artifact(fmt, path, sample_inputs, reference, targets, metadata.get("task"), metadata.get("labels"), options)
+                details.update(check.details)
+                result = ExportResult(
+                    name, "", check.verified, check.max_abs_diff, fmt.runtime, 0.0, check.error,
+                    _artifact_size(fmt, path), check.metric, details,
+                )
+                if result.verified:
+                    staging.add(fmt, format_dir)
+                    result.path = str(out_dir / fmt.filename)
+            except Exception as exc:  # reported per format; the others still export
+                result = ExportResult(name, "", False, None, fmt.runtime, 0.0, _one_line(exc))
+            result.seconds = time.perf_counter() - started
+            if not result.verified:
+                staging.remove(fmt)
+            results.append(result)
         failed = [r for r in results if not r.verified]
-        if failed:
-            raise RuntimeError("; ".join(f"{r.format}: {r.error}" for r in failed))
+        if strict and failed:
+            raise RuntimeError("; ".join(f"{r.format}: {r.error}" for r in failed) + f" (nothing was written to {out_dir})")
+        staging.publish(lambda existing: _metadata(model, results, sample_inputs, reference, metadata, context, existing))
     return results
 
 
-def _artifact_size(path, name):
+def _first_output(outputs):
+    if isinstance(outputs, dict):
+        outputs = list(outputs.values())
+    if isinstance(outputs, (list, tuple)):
+        outputs = outputs[0]
+    return np.asarray(outputs)
+
+
+def _one_line(exc):
+    text = str(exc).strip()
+    # Converter errors put the useful line (the op that failed) after a generic first line.
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    useful = next((line for line in lines if "error:" in line.lower() and "loc(" in line), lines[0] if lines else "")
+    return f"{type(exc).__name__}: {useful}"[:500]
+
+
+def _artifact_size(fmt, path):
     path = Path(path)
-    if name == "savedmodel":
-        return sum(p.stat().st_size for p in path.parent.rglob("*") if p.is_file() and not p.name.endswith((".onnx", ".tflite", ".json")))
-    return path.stat().st_size
+    size = path.stat().st_size
+    for companion in fmt.companions:
+        entry = path.parent / companion
+        if entry.is_file():
+            size += entry.stat().st_size
+        elif entry.is_dir():
+            size += sum(p.stat().st_size for p in entry.rglob("*") if p.is_file())
+    return size
 
 
-def _write_metadata(model, out_dir, results, sample_inputs, reference, extra):
-    metadata_path = out_dir / METADATA_FILE
-    existing = read_metadata(out_dir) if metadata_path.exists() else {}
-    artifacts = dict(existing.get("artifacts", {}))
+def _metadata(model, results, sample_inputs, reference, extra, context, existing):
+    artifacts = {}
+    for name, info in (existing or {}).get("artifacts", {}).items():
+        if name in FORMATS and name not in {r.format for r in results}:
+            artifacts[name] = info  # still published: ExportStaging keeps only what exists
     for result in results:
         artifacts[result.format] = {
-            "path": os.path.relpath(result.path, out_dir) if result.path else None,
+            "path": FORMATS[result.format].filename if result.verified else None,
             "runtime": result.runtime,
             "verified": result.verified,
             "max_abs_diff": result.max_abs_diff,
+            "metric": result.metric,
             "size_bytes": result.size_bytes,
+            "seconds": round(result.seconds, 3),
             "error": result.error,
+            **result.details,
         }
-    data = {
-        **existing,
+    artifacts = {name: artifacts[name] for name in FORMATS if name in artifacts}
+    return {
+        **(existing or {}),
         "model_name": model.name,
-        "inputs": [{"name": INPUT_NAME, "shape": [-1, *[int(d) for d in model.inputs[0].shape[1:]]], "dtype": "float32"}],
+        "inputs": [{"name": INPUT_NAME, "shape": [-1, *[_dim(d) for d in model.inputs[0].shape[1:]]], "dtype": "float32"}],
         "outputs": [{"name": OUTPUT_NAME, "shape": [-1, *[int(d) for d in reference.shape[1:]]], "dtype": "float32"}],
-        **(extra or {}),
-        "verification": {"num_inputs": int(len(sample_inputs))},
-        "tool_versions": _tool_versions(),
+        **extra,
+        "verification": {
+            "num_inputs": len(sample_inputs),
+            "float_formats": "element-wise allclose against the Keras model (fp16 looser)",
+            "quantised_formats": "task metric of the artifact against the Keras model's on the same inputs",
+        },
+        "calibration": {"source": context.calibration_source, "num_examples": context.calibration_count},
+        "tool_versions": tool_versions(),
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "artifacts": artifacts,
     }
-    write_json_atomic(metadata_path, data)
+
+
+def _dim(d):
+    return -1 if d is None else int(d)
 
 
 def read_metadata(export_dir):
@@ -323,3 +510,4 @@ def read_metadata(export_dir):
     if not path.is_file():
         raise ValueError(f"No {METADATA_FILE} in export directory. Received: {export_dir}")
     return json.loads(path.read_text())
+

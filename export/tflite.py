@@ -1,0 +1,158 @@
+"""TFLite / LiteRT variants: fp32, fp16 weights, dynamic-range int8 and full-integer int8.
+
+All four convert the same SavedModel (`ExportContext.tflite_source`) with TensorFlow's converter and
+run in LiteRT (`ai_edge_litert`) through the `serving_default` signature.
+
+Full-integer int8 is calibrated on representative inputs (for a run: its training split, see
+`export/run_export.py`) and keeps only int8 builtin ops, so a model that cannot be fully quantised
+fails with the converter's reason instead of silently falling back to float. Options:
+
+- `int8_io`: int8 input and output tensors as well (microcontroller-class targets); the runner here
+  quantises float inputs and dequantises outputs with the tensors' own scale and zero point.
+- `int8_per_tensor`: one scale per weight tensor instead of one per output channel. Smaller (the
+  per-channel scales and zero points are 12 bytes a channel) and what some MCU kernels expect, but
+  depthwise convolutions usually lose accuracy with it.
+- `calibration_samples`: how many representative inputs to use (default 256).
+
+The int8 artifact carries no intermediate tensor names (the signature's names stay), as TFLite
+Micro's `strip_strings` does: they are debug strings, about 2% of a small model.
+"""
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from export.context import INPUT_NAME, OUTPUT_NAME
+
+FILENAMES = {
+    "fp32": "model.tflite",
+    "fp16": "model_fp16.tflite",
+    "dynamic": "model_dynamic_int8.tflite",
+    "int8": "model_int8.tflite",
+}
+DEFAULT_CALIBRATION_SAMPLES = 256
+
+
+def write_tflite(context, out_dir, quantization):
+    import tensorflow as tf
+
+    if quantization not in FILENAMES:
+        raise ValueError(f"Unknown TFLite quantization {quantization!r}. Expected one of {sorted(FILENAMES)}.")
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(context.tflite_source()), signature_keys=["serving_default"])
+    details = {"quantization": quantization}
+    if quantization != "fp32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization == "int8":
+        details.update(_configure_full_integer(converter, context))
+    with warnings.catch_warnings():
+        # The converter calibrates with tf.lite.Interpreter, which warns about its own deprecation.
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+        flatbuffer = converter.convert()
+    if quantization == "int8":
+        flatbuffer = strip_intermediate_names(flatbuffer)
+    path = Path(out_dir) / FILENAMES[quantization]
+    path.write_bytes(flatbuffer)
+    return path, details
+
+
+def _configure_full_integer(converter, context):
+    import tensorflow as tf
+
+    options = context.options
+    calibration = context.calibration_inputs
+    count = min(int(options.get("calibration_samples") or DEFAULT_CALIBRATION_SAMPLES), len(calibration))
+    if count < 1:
+        raise ValueError("Full-integer quantisation needs representative inputs. Received: 0 calibration inputs")
+
+    def representative_dataset():
+        for index in range(count):
+            yield {INPUT_NAME: calibration[index : index + 1]}
+
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    int8_io = bool(options.get("int8_io"))
+    if int8_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    per_tensor = bool(options.get("int8_per_tensor"))
+    if per_tensor:
+        if not hasattr(converter, "_experimental_disable_per_channel"):
+            raise ValueError("This TensorFlow's TFLite converter cannot disable per-channel quantisation (int8_per_tensor).")
+        converter._experimental_disable_per_channel = True
+    return {
+        "io_dtype": "int8" if int8_io else "float32",
+        "weights": "per-tensor" if per_tensor else "per-channel",
+        "calibration_examples": count,
+        "calibration_source": context.calibration_source,
+    }
+
+
+def strip_intermediate_names(flatbuffer):
+    """Clears the names of tensors that no signature refers to; the signatures keep theirs."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    kept = set()
+    for signature in model.signatureDefs or []:
+        for tensor_map in (*(signature.inputs or []), *(signature.outputs or [])):
+            kept.add((signature.subgraphIndex, tensor_map.tensorIndex))
+    for index, subgraph in enumerate(model.subgraphs):
+        for tensor_index, tensor in enumerate(subgraph.tensors):
+            if (index, tensor_index) not in kept:
+                tensor.name = None
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+class SignatureRunner:
+    """Runs a `.tflite` file's `serving_default` signature on float inputs, in LiteRT.
+
+    Int8 input / output tensors (full-integer models with `int8_io`) are quantised and dequantised
+    here with each tensor's scale and zero point, so every variant is called the same way.
+    """
+
+    def __init__(self, path, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = str(path)
+        self.interpreter = Interpreter(model_path=self.path, num_threads=num_threads or os.cpu_count())
+        self.runner = self.interpreter.get_signature_runner("serving_default")
+        self.input_detail = self.runner.get_input_details()[INPUT_NAME]
+        self.output_detail = self.runner.get_output_details()[OUTPUT_NAME]
+        self.info = {
+            "io_dtype": np.dtype(self.input_detail["dtype"]).name,
+            "threads": num_threads or os.cpu_count(),
+        }
+        if np.dtype(self.input_detail["dtype"]).kind in "iu":
+            self.info["input_quantization"] = {"scale": float(self.input_detail["quantization"][0]), "zero_point": int(self.input_detail["quantization"][1])}
+        if np.dtype(self.output_detail["dtype"]).kind in "iu":
+            self.info["output_quantization"] = {"scale": float(self.output_detail["quantization"][0]), "zero_point": int(self.output_detail["quantization"][1])}
+
+    def __call__(self, inputs):
+        inputs = quantize(np.asarray(inputs, np.float32), self.input_detail)
+        outputs = self.runner(**{INPUT_NAME: inputs})[OUTPUT_NAME]
+        return dequantize(outputs, self.output_detail)
+
+
+def quantize(values, detail):
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind not in "iu":
+        return values.astype(dtype, copy=False)
+    scale, zero_point = detail["quantization"]
+    limits = np.iinfo(dtype)
+    return np.clip(np.round(values / scale + zero_point), limits.min, limits.max).astype(dtype)
+
+
+def dequantize(values, detail):
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu":
+        return values.astype(np.float32, copy=False)
+    scale, zero_point = detail["quantization"]
+    return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def load_signature_runner(path, num_threads=None):
+    return SignatureRunner(path, num_threads)
