@@ -1,0 +1,417 @@
+"""Serving, measured side by side in one run: latency overhead, dynamic batching, fuzzing, soak.
+
+    python benchmarks/bench_serving.py [--only latency,batching,fuzz,soak] [--size 224]
+        [--latency-requests 200] [--batching-requests 256] [--fuzz-requests 1200] [--soak-seconds 120]
+
+1. latency: p50 of one batch-1 inference served over loopback (Open Inference Protocol with binary
+   tensors, one keep-alive connection) vs ONNX Runtime `session.run` on the same `model.onnx` in
+   this process, interleaved so machine noise hits both alike. Goal: ratio <= 1.15.
+2. batching: requests/s with 32 concurrent clients, dynamic batching on (max batch 32) vs off
+   (max batch 1), same server code and artifact. Goal: ratio >= 3.
+3. fuzz: schemathesis generates requests from the server's own /openapi.json (valid and invalid,
+   random and real model names); counts 5xx answers. Goal: >= 1,000 requests, no 5xx.
+4. soak: mixed valid and invalid traffic from 8 clients for a bounded time and count; server RSS
+   sampled throughout. Goal: no unexpected status, flat memory.
+
+The conv model is a registered MobileNet when the registry has one, else Keras' MobileNetV2
+(random weights: speed does not depend on them). Everything stays on 127.0.0.1 and every loop is
+bounded in count and time. Prints ratios; asserts nothing.
+"""
+
+import argparse
+import concurrent.futures
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from serving.process import ServerProcess  # noqa: E402
+
+HOST = "127.0.0.1"
+
+
+# --- fixtures: exported models laid out as a repository ------------------------------------------
+
+
+def build_repository(root, size):
+    """root/<conv model>/1 (ONNX) and root/lenet5/1 (tiny, all formats); root/bench.json names them."""
+    import keras
+
+    import architectures
+    import export
+
+    name, model = "mobilenet_v2", None
+    if name in architectures.list_models():
+        try:
+            model = architectures.create_model(name, input_shape=(size, size, 3))
+            source = f"registry '{name}' (canonical config)"
+        except Exception as exc:  # a registry entry that cannot take this size: fall back
+            print(f"registry '{name}' unusable here ({type(exc).__name__}: {exc}); using Keras' MobileNetV2")
+    if model is None:
+        model = keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3), classes=1000)
+        source = "keras.applications.MobileNetV2 (random weights)"
+    export.export_model(model, root / name / "1", formats=["onnx"], metadata={"task": "classification"}, strict=True)
+    tiny = architectures.create_model("lenet5", config="tiny")
+    export.export_model(tiny, root / "lenet5" / "1", formats="all", metadata={"task": "classification", "labels": ["a", "b", "c", "d"]}, strict=True)
+    shape = [int(d) for d in model.inputs[0].shape[1:]]
+    (root / "bench.json").write_text(json.dumps({"model": name, "shape": shape, "source": source, "params": model.count_params()}))
+
+
+def prepare(root, size):
+    """Exports in a child process: this process never imports TensorFlow, so the raw ONNX Runtime
+    baseline runs as cleanly as the server does (TensorFlow's own threads skew it otherwise)."""
+    subprocess.run([sys.executable, __file__, "--build", str(root), "--size", str(size)], check=True)
+    info = json.loads((root / "bench.json").read_text())
+    print(f"conv model: {info['source']}, input {tuple(info['shape'])}, {info['params']:,} parameters")
+    return info["model"], tuple(info["shape"])
+
+
+# --- a lean Open Inference Protocol client (binary tensors, what tritonclient sends) ------------
+
+
+def infer_body(x, name="input"):
+    header = json.dumps(
+        {
+            "inputs": [{"name": name, "shape": list(x.shape), "datatype": "FP32", "parameters": {"binary_data_size": x.nbytes}}],
+            "outputs": [{"name": "output", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
+    return header + x.tobytes(), {"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"}
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection to the server."""
+
+    def __init__(self, port, timeout=120):
+        self.connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
+
+    def post(self, path, body, headers):
+        self.connection.request("POST", path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        data = response.read()
+        return response.status, response.getheader("Inference-Header-Content-Length"), data
+
+    def infer(self, model, body, headers):
+        status, header_length, data = self.post(f"/v2/models/{model}/infer", body, headers)
+        if status != 200:
+            raise RuntimeError(f"{status}: {data[:200]!r}")
+        header = json.loads(data[: int(header_length)])
+        return np.frombuffer(data[int(header_length) :], np.float32).reshape(header["outputs"][0]["shape"])
+
+    def close(self):
+        self.connection.close()
+
+
+# --- 1. latency --------------------------------------------------------------------------------
+
+
+def _raw_session(path, spinning):
+    import onnxruntime as ort
+
+    from serving.runtimes import onnx_providers
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), sess_options=options, providers=onnx_providers())
+
+
+def _blocks(calls, rounds, block):
+    """Timed calls in short alternating blocks; returns all times per call and per-round medians."""
+    times, rounds_medians = {name: [] for name in calls}, []
+    for _ in range(rounds):
+        medians = {}
+        for name, call in calls.items():
+            call()  # the first call of a block is not timed
+            block_times = []
+            for _ in range(block):
+                started = time.perf_counter()
+                call()
+                block_times.append(time.perf_counter() - started)
+            times[name].extend(block_times)
+            medians[name] = statistics.median(block_times)
+        rounds_medians.append(medians)
+    return times, rounds_medians
+
+
+def bench_latency(repo, model, shape, requests, block=10):
+    """Served vs raw with the server's ONNX Runtime settings (intra-op spinning off), in alternating
+    blocks so that each round's ratio compares calls made moments apart on a host whose load drifts.
+    Raw with ONNX Runtime's defaults (spinning on) is timed afterwards on its own: its spinning
+    threads would otherwise slow whatever runs right after them."""
+    x = np.random.default_rng(0).uniform(0, 1, (1, *shape)).astype(np.float32)
+    path = repo / model / "1" / "model.onnx"
+    raw = _raw_session(path, spinning=False)
+    body, headers = infer_body(x)
+    rounds = max(1, requests // block)
+    with ServerProcess(repo, "--no-access-log") as server:
+        client = Client(server.port)
+        np.testing.assert_allclose(client.infer(model, body, headers), raw.run(["output"], {"input": x})[0], rtol=1e-4, atol=1e-5)
+        calls = {"raw session.run": lambda: raw.run(["output"], {"input": x}), "served": lambda: client.infer(model, body, headers)}
+        times, per_round = _blocks(calls, rounds, block)
+        client.close()
+        triton = _tritonclient_latency(server.port, model, x, requests // 2)
+    default = _raw_session(path, spinning=True)
+    default_times, _ = _blocks({"raw (ONNX Runtime defaults)": lambda: default.run(["output"], {"input": x})}, rounds, block)
+    ratios = sorted(m["served"] / m["raw session.run"] for m in per_round)
+    ratio = statistics.median(ratios)
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratio, ratio, ratio]
+    print(f"\n[latency] {model}, batch 1, {len(times['served'])} timed calls per side in {rounds} alternating rounds, providers {raw.get_providers()}")
+    for name, values in {**times, **default_times}.items():
+        print(f"  {name + ' p50':32s} {statistics.median(values) * 1e3:8.3f} ms")
+    if triton is not None:
+        print(f"  {'served via tritonclient p50':32s} {triton * 1e3:8.3f} ms")
+    print(f"  RATIO served/raw = {ratio:.3f} (median of per-round ratios, quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}; goal <= 1.15)")
+    return ratio
+
+
+def _tritonclient_latency(port, model, x, requests):
+    try:
+        import tritonclient.http as triton
+    except ImportError:
+        return None
+    client = triton.InferenceServerClient(f"{HOST}:{port}")
+    tensor = triton.InferInput("input", list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x)
+    times = []
+    for index in range(requests + 5):
+        started = time.perf_counter()
+        client.infer(model, [tensor])
+        if index >= 5:
+            times.append(time.perf_counter() - started)
+    client.close()
+    return statistics.median(times)
+
+
+# --- 2. dynamic batching -----------------------------------------------------------------------
+
+
+def _window(port, model, bodies, per_client):
+    """Requests/s of len(bodies) clients each sending `per_client` requests at once."""
+    barrier = threading.Barrier(len(bodies))
+
+    def run(body_headers):
+        client = Client(port)
+        client.infer(model, *body_headers)  # connect and warm up, untimed
+        barrier.wait(120)
+        started = time.perf_counter()
+        for _ in range(per_client):
+            client.infer(model, *body_headers)
+        client.close()
+        return started, time.perf_counter()
+
+    with concurrent.futures.ThreadPoolExecutor(len(bodies)) as pool:
+        spans = list(pool.map(run, bodies))
+    return per_client * len(bodies) / (max(e for _, e in spans) - min(s for s, _ in spans))
+
+
+def _mean_batch(port, model):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    connection = http.client.HTTPConnection(HOST, port, timeout=30)
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    connection.close()
+    samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if s.labels.get("model") == model and "le" not in s.labels}
+    count = samples.get("deepzoo_batch_size_count", 0)
+    return samples.get("deepzoo_batch_size_sum", 0) / count if count else 0.0
+
+
+def bench_batching(repo, model, shape, clients, total, rounds=4):
+    x = np.random.default_rng(1).uniform(0, 1, (clients, 1, *shape)).astype(np.float32)
+    bodies = [infer_body(x[i]) for i in range(clients)]
+    per_client = max(1, total // (clients * rounds))
+    modes = {"dynamic batching (max 32)": ["--max-batch-size", "32"], "unbatched (max batch 1)": ["--max-batch-size", "1"]}
+    servers = {name: ServerProcess(repo, "--no-access-log", *flags).start() for name, flags in modes.items()}
+    throughput = {name: [] for name in modes}
+    try:
+        for _ in range(rounds):  # alternate windows so that load drift on the host hits both modes
+            for name, server in servers.items():
+                throughput[name].append(_window(server.port, model, bodies, per_client))
+        mean_batch = _mean_batch(servers["dynamic batching (max 32)"].port, model)
+    finally:
+        for server in servers.values():
+            server.stop()
+    batched, unbatched = throughput["dynamic batching (max 32)"], throughput["unbatched (max batch 1)"]
+    ratios = [b / u for b, u in zip(batched, unbatched)]
+    print(f"\n[batching] {model}, {clients} concurrent clients, {rounds} alternating rounds of {per_client * clients} requests per mode")
+    print(f"  {'unbatched (max batch 1)':32s} {statistics.median(unbatched):8.1f} req/s (median of rounds)")
+    print(f"  {'dynamic batching (max 32)':32s} {statistics.median(batched):8.1f} req/s   mean batch {mean_batch:.1f}")
+    print(f"  RATIO batched/unbatched = {statistics.median(ratios):.2f} (median of per-round ratios {[round(r, 2) for r in ratios]}; goal >= 3)")
+    return statistics.median(ratios)
+
+
+# --- 3. fuzzing from the OpenAPI document ------------------------------------------------------
+
+
+def bench_fuzz(repo, target):
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis.generation.modes import GenerationMode
+
+    with ServerProcess(repo, "--no-access-log", "--max-request-bytes", 1 << 20) as server:
+        schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
+        operations = [result.ok() for result in schema.get_all_operations()]
+        # A third of the cases use real model names and versions so that bodies reach validation.
+        fixed = [None, {"model_name": "lenet5"}, {"model_name": "lenet5", "model_version": "1"}]
+        plans = [(op, mode, params) for op in operations for mode in GenerationMode for params in fixed]
+        per_plan = max(1, -(-target // len(plans)))
+        counts = {"requests": 0, "5xx": 0, "4xx": 0, "2xx": 0}
+        failures = []
+        started = time.monotonic()
+        for round_seed in range(20):  # operations without inputs run out of distinct cases: more rounds
+            if counts["requests"] >= target or time.monotonic() - started > 600:
+                break
+            for operation, mode, params in plans:
+                path_params = {k: v for k, v in (params or {}).items() if "{" + k + "}" in operation.path}
+                strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_params or None)
+
+                @seed(round_seed)
+                @settings(max_examples=per_plan, deadline=None, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+                @given(case=strategy)
+                def run(case):
+                    if time.monotonic() - started > 600:
+                        return
+                    response = case.call(base_url=server.url, timeout=30)
+                    counts["requests"] += 1
+                    bucket = f"{response.status_code // 100}xx"
+                    counts[bucket] = counts.get(bucket, 0) + 1
+                    if response.status_code >= 500:
+                        failures.append(f"{case.method} {case.formatted_path} -> {response.status_code} {response.text[:200]}")
+
+                try:
+                    run()
+                except Unsatisfiable:
+                    pass  # e.g. no invalid request exists for an operation without parameters
+                except Exception as exc:  # report, go on with the other operations
+                    failures.append(f"generation for {operation.method.upper()} {operation.path} ({mode}): {type(exc).__name__}: {str(exc)[:120]}")
+        alive = server.process.poll() is None
+    generation_failures = [f for f in failures if f.startswith("generation")]
+    print(f"\n[fuzz] schemathesis {schemathesis.__version__ if hasattr(schemathesis, '__version__') else ''} over {len(operations)} operations x {{positive, negative}} x {{random, real}} names")
+    print(f"  requests {counts['requests']}: 2xx {counts.get('2xx', 0)}, 4xx {counts.get('4xx', 0)}, 5xx {counts['5xx']}; server alive after: {alive}")
+    for failure in [f for f in failures if not f.startswith("generation")][:10]:
+        print("  5xx:", failure)
+    for failure in generation_failures[:5]:
+        print("  note:", failure)
+    print(f"  RESULT {counts['5xx']} server errors in {counts['requests']} generated requests   (goal: >= 1000 requests, 0 5xx)")
+    return counts
+
+
+# --- 4. soak -----------------------------------------------------------------------------------
+
+
+def _rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def bench_soak(repo, seconds, max_requests, clients=8):
+    x = np.random.default_rng(2).uniform(0, 1, (2, 32, 32, 1)).astype(np.float32)
+    binary_body, binary_headers = infer_body(x)
+    json_headers = {"Content-Type": "application/json"}
+    traffic = [  # (path, body, headers, expected status)
+        ("/v2/models/lenet5/infer", binary_body, binary_headers, 200),
+        ("/v2/models/lenet5/infer", json.dumps({"inputs": [{"name": "input", "shape": [2, 32, 32, 1], "datatype": "FP32", "data": x.ravel().tolist()}]}).encode(), json_headers, 200),
+        ("/v1/models/lenet5:predict", json.dumps({"instances": x.tolist()}).encode(), json_headers, 200),
+        ("/v1/models/lenet5:classify", json.dumps({"examples": [{"input": x[0].ravel().tolist()}]}).encode(), json_headers, 200),
+        ("/v2/models/lenet5/infer", b'{"inputs": [', json_headers, 400),
+        ("/v1/models/lenet5:predict", json.dumps({"instances": [[1.0, 2.0]]}).encode(), json_headers, 400),
+        ("/v2/models/missing/infer", binary_body, binary_headers, 404),
+    ]
+    with ServerProcess(repo, "--no-access-log") as server:
+        deadline = time.monotonic() + seconds
+        sent = [0] * clients
+        unexpected = []
+        lock = threading.Lock()
+
+        def run(index):
+            client = Client(server.port, timeout=30)
+            position = index
+            while time.monotonic() < deadline and sum(sent) < max_requests:
+                path, body, headers, expected = traffic[position % len(traffic)]
+                position += 1
+                try:
+                    status, _, data = client.post(path, body, headers)
+                except (OSError, http.client.HTTPException) as exc:
+                    status, data = type(exc).__name__, b""
+                    client.close()
+                    client = Client(server.port, timeout=30)
+                sent[index] += 1
+                if status != expected:
+                    with lock:
+                        unexpected.append((path, expected, status, data[:120]))
+            client.close()
+
+        samples = [(0.0, _rss_bytes(server.pid))]
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+            futures = [pool.submit(run, i) for i in range(clients)]
+            while not all(f.done() for f in futures):
+                time.sleep(min(5.0, max(0.1, seconds / 24)))
+                samples.append((time.monotonic() - started, _rss_bytes(server.pid)))
+            for future in futures:
+                future.result()
+        alive = server.process.poll() is None
+    total = sum(sent)
+    elapsed = samples[-1][0]
+    rss = [value / 2**20 for _, value in samples]
+    half = len(rss) // 2
+    early, late = statistics.mean(rss[1 : max(2, half)]), statistics.mean(rss[half:])
+    print(f"\n[soak] {total} requests in {elapsed:.0f} s from {clients} clients ({total / max(elapsed, 1e-9):.0f} req/s), valid and invalid mixed")
+    print(f"  unexpected statuses: {len(unexpected)}; server alive after: {alive}")
+    for item in unexpected[:5]:
+        print("  unexpected:", item)
+    print(f"  RSS MiB: start {rss[0]:.1f}, first half mean {early:.1f}, second half mean {late:.1f}, max {max(rss):.1f} ({len(rss)} samples)")
+    print(f"  RESULT errors {len(unexpected)}, RSS growth second/first half {100 * (late - early) / early:+.1f}%   (goal: 0 errors, flat memory)")
+    return len(unexpected), (late - early) / early
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="latency,batching,fuzz,soak")
+    parser.add_argument("--size", type=int, default=224, help="conv model input size")
+    parser.add_argument("--latency-requests", type=int, default=200)
+    parser.add_argument("--batching-requests", type=int, default=256)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--fuzz-requests", type=int, default=1200)
+    parser.add_argument("--soak-seconds", type=float, default=120.0)
+    parser.add_argument("--soak-max-requests", type=int, default=200_000)
+    parser.add_argument("--build", metavar="DIR", help=argparse.SUPPRESS)  # internal: export step
+    args = parser.parse_args()
+    if args.build:
+        return build_repository(Path(args.build), args.size)
+    only = set(args.only.split(","))
+    print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start (ratios are only as quiet as the host)")
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        repo = Path(tmp)
+        model, shape = prepare(repo, args.size)
+        if "latency" in only:
+            bench_latency(repo, model, shape, args.latency_requests)
+        if "batching" in only:
+            bench_batching(repo, model, shape, args.clients, args.batching_requests)
+            bench_batching(repo, "lenet5", (32, 32, 1), args.clients, 16 * args.batching_requests)  # a small model too
+        if "fuzz" in only:
+            bench_fuzz(repo, args.fuzz_requests)
+        if "soak" in only:
+            bench_soak(repo, args.soak_seconds, args.soak_max_requests)
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
