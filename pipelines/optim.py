@@ -54,15 +54,33 @@ class Rprop(keras.optimizers.Optimizer):
         return config
 
 
-def make_schedule(name, learning_rate, steps_per_epoch=1, epochs=1, decay_rate=0.95, warmup_steps=4000, model_dim=512):
-    """A learning rate or `LearningRateSchedule` for `name`. "step"/"plateau" are callbacks (see `schedule_callbacks`)."""
+def make_schedule(
+    name,
+    learning_rate,
+    steps_per_epoch=1,
+    epochs=1,
+    decay_rate=0.95,
+    decay_epochs=1.0,
+    end_learning_rate=None,
+    warmup_steps=4000,
+    model_dim=512,
+    **callback_options,
+):
+    """A learning rate or `LearningRateSchedule` for `name`. "step"/"plateau" are callbacks (see `schedule_callbacks`).
+
+    exponential: × `decay_rate` every `decay_epochs` epochs (spec §4.4: 0.90–0.95 per epoch;
+        EfficientNet 0.97 every 2.4 epochs). linear: to `end_learning_rate` (default 1 % of the
+        start; 0 for ShuffleNet) over the run, then constant. cosine: to 0. warmup: the Transformer's.
+    """
     total_steps = max(1, steps_per_epoch * epochs)
     if name in ("constant", "step", "plateau", None):
         return learning_rate
-    if name == "exponential":  # per-epoch decay by `decay_rate` (spec §4.4: 0.90–0.95)
-        return keras.optimizers.schedules.ExponentialDecay(learning_rate, steps_per_epoch, decay_rate, staircase=True)
+    if name == "exponential":
+        decay_steps = max(1, int(round(steps_per_epoch * decay_epochs)))
+        return keras.optimizers.schedules.ExponentialDecay(learning_rate, decay_steps, decay_rate, staircase=True)
     if name == "linear":  # ε_k = (1 − k/τ)ε_0 + (k/τ)ε_τ, then constant
-        return keras.optimizers.schedules.PolynomialDecay(learning_rate, total_steps, learning_rate * 0.01, power=1.0)
+        end = learning_rate * 0.01 if end_learning_rate is None else end_learning_rate
+        return keras.optimizers.schedules.PolynomialDecay(learning_rate, total_steps, end, power=1.0)
     if name == "cosine":
         return keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
     if name == "warmup":
@@ -85,17 +103,27 @@ class TransformerSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return {"model_dim": self.model_dim, "warmup_steps": self.warmup_steps}
 
 
-def schedule_callbacks(name, monitor="val_loss", step_every=30, factor=0.1, patience=3):
-    """Callbacks for callback-driven schedules: ÷10 on plateau (AlexNet/ResNet) or every N epochs."""
+def schedule_callbacks(name, monitor="val_loss", factor=0.1, patience=3, milestones=None, step_every=30, **schedule_options):
+    """Callbacks for callback-driven schedules.
+
+    plateau: × `factor` when `monitor` stalls for `patience` epochs (AlexNet/ResNet ÷10).
+    step: × `factor` at each epoch in `milestones` (WRN 60/120/160 × 0.2), else every `step_every`.
+    """
     if name == "plateau":
         return [keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=factor, patience=patience, verbose=0)]
     if name == "step":
-        return [keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * factor if epoch and epoch % step_every == 0 else lr)]
+        points = set(milestones) if milestones else None
+
+        def step_schedule(epoch, lr):
+            hit = epoch in points if points is not None else (epoch and epoch % step_every == 0)
+            return lr * factor if hit else lr
+
+        return [keras.callbacks.LearningRateScheduler(step_schedule)]
     return []
 
 
 def make_optimizer(name="adam", learning_rate=1e-3, momentum=0.9, weight_decay=None, clipnorm=None, schedule=None, **schedule_kwargs):
-    """A Keras optimiser by spec §4.3 name. `weight_decay` is decoupled decay where Keras supports it."""
+    """A Keras optimiser by spec §4.3 name; `schedule_kwargs` go to `make_schedule`."""
     lr = make_schedule(schedule, learning_rate, **schedule_kwargs) if schedule else learning_rate
     common = {"learning_rate": lr}
     if weight_decay:

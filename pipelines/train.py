@@ -60,6 +60,7 @@ class TrainConfig:
     l2: float = 0.0
     clipnorm: float | None = None
     schedule: str = "constant"
+    schedule_kwargs: dict = dataclasses.field(default_factory=dict)  # e.g. milestones, decay_epochs
     label_smoothing: float = 0.0
     initializer: str | None = None
     augment: object = "none"  # preset name or dict (pipelines.augment)
@@ -279,6 +280,7 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
             schedule=config.schedule if config.schedule not in ("step", "plateau") else None,
             steps_per_epoch=steps_per_epoch,
             epochs=config.epochs,
+            **{k: v for k, v in config.schedule_kwargs.items() if k in ("decay_rate", "decay_epochs", "end_learning_rate", "warmup_steps", "model_dim")},
         )
         output_shape = tuple(int(d) for d in net.outputs[0].shape[1:])
         categorical = task.name == "classification" and output_shape[-1] > 1 and (soft_labels or config.label_smoothing)
@@ -304,7 +306,11 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False, profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
-        *optim.schedule_callbacks(config.schedule, monitor="val_loss" if val_ds is not None else "loss"),
+        *optim.schedule_callbacks(
+            config.schedule,
+            monitor="val_loss" if val_ds is not None else "loss",
+            **{k: v for k, v in config.schedule_kwargs.items() if k in ("factor", "patience", "milestones", "step_every")},
+        ),
         *callbacks,
     ]
     if config.early_stopping_patience:

@@ -65,3 +65,16 @@ def test_penalty_excludes_biases_and_reinitialize_zeroes_them():
     np.testing.assert_allclose(float(model.losses[0]), 0.5 * np.sum(kernel**2), rtol=1e-5)
     optim.reinitialize(model, "he_normal")
     assert np.all(model.layers[0].bias.numpy() == 0)
+
+
+def test_recipe_schedules():
+    step = optim.schedule_callbacks("step", factor=0.2, milestones=(2, 4))[0]
+    lrs, lr = [], 1.0
+    for epoch in range(6):
+        lr = step.schedule(epoch, lr)
+        lrs.append(round(lr, 6))
+    assert lrs == [1.0, 1.0, 0.2, 0.2, 0.04, 0.04]
+    exponential = optim.make_schedule("exponential", 1.0, steps_per_epoch=10, epochs=10, decay_rate=0.97, decay_epochs=2.4)
+    assert float(exponential(23)) == pytest.approx(1.0) and float(exponential(24)) == pytest.approx(0.97)
+    linear = optim.make_schedule("linear", 1.0, steps_per_epoch=10, epochs=1, end_learning_rate=0.0)
+    assert float(linear(10)) == pytest.approx(0.0)

@@ -21,7 +21,8 @@ def classifier_head(
 ):
     """Global pooling → optional dropout → Dense(num_classes), or just pooling if not include_top."""
     if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x) if x.shape.rank == 4 else x
+        if len(x.shape) == 4:  # Keras 3 symbolic shapes are tuples
+            x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name="top_dropout")(x)
         return keras.layers.Dense(num_classes, activation=classifier_activation, name=name)(x)
