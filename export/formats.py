@@ -299,7 +299,7 @@ def resolve_formats(formats):
     return list(dict.fromkeys(names))
 
 
-OPTION_KEYS = ("opset", "xla_endpoint", "int8_io", "int8_per_tensor", "calibration_samples", "metric_tolerance")
+OPTION_KEYS = ("opset", "xla_endpoint", "int8_io", "int8_per_tensor", "calibration_samples", "calibration_seed", "metric_tolerance")
 
 
 def validate_options(options):
@@ -315,6 +315,9 @@ def validate_options(options):
     count = options.get("calibration_samples")
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise ValueError(f"calibration_samples must be a positive integer. Received: {count!r}")
+    seed = options.get("calibration_seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"calibration_seed must be a non-negative integer. Received: {seed!r}")
     tolerance = options.get("metric_tolerance")
     if tolerance is not None and (not isinstance(tolerance, (int, float)) or tolerance < 0):
         raise ValueError(f"metric_tolerance must be a number >= 0. Received: {tolerance!r}")
@@ -368,7 +371,8 @@ def export_model(
         sample_inputs: held-out inputs (raw, as the model takes them) for verification; a random
             batch in the model's input shape is used when None.
         options: export options: `opset` (ONNX), `xla_endpoint` (SavedModel, default True),
-            `int8_io`, `int8_per_tensor`, `calibration_samples` (TFLite int8),
+            `int8_io`, `int8_per_tensor`, `calibration_samples` (TFLite int8; `calibration_seed`
+            is read by `export_run`, which draws the calibration inputs),
             `metric_tolerance` (quantised formats).
         metadata: extra metadata (task, labels, preprocessing, source_run) for `deepzoo.json`;
             its `task` and `labels` also choose the verification metric.
@@ -494,7 +498,7 @@ def _metadata(model, results, sample_inputs, reference, extra, context, existing
             "float_formats": "element-wise allclose against the Keras model (fp16 looser)",
             "quantised_formats": "task metric of the artifact against the Keras model's on the same inputs",
         },
-        "calibration": {"source": context.calibration_source, "num_examples": context.calibration_count},
+        **({"calibration": {"source": context.calibration_source, "num_examples": context.calibration_count}} if "tflite_int8" in {r.format for r in results} else {}),
         "tool_versions": tool_versions(),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "artifacts": artifacts,
