@@ -18,7 +18,6 @@ Writes ROOT/summary.md and ROOT/summary.json beside each run's bench/ folder.
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -145,23 +144,15 @@ def measure(model, root, batch_size, progress=print):
     return summary
 
 
-def _latency_ratio(int8, fp32, x, batch_size, rounds=5, calls=200):
+def _latency_ratio(int8, fp32, x, batch_size):
     """p50 latency int8 / fp32 at batch 1 and batch N, interleaved rounds (< 1 means int8 is faster)."""
     import numpy as np
 
+    from export.bench import time_predictors
+
     batches = {"1": x[:1], "N": x[np.arange(batch_size) % len(x)]}
-    times = {(name, key): [] for name in ("int8", "fp32") for key in batches}
-    for predictor in (int8, fp32):
-        for batch in batches.values():
-            predictor(batch)
-    for _ in range(rounds):
-        for key, batch in batches.items():
-            for name, predictor in (("int8", int8), ("fp32", fp32)):
-                for _ in range(calls if key == "1" else calls // 8):
-                    started = time.perf_counter()
-                    predictor(batch)
-                    times[(name, key)].append(time.perf_counter() - started)
-    return {key: float(np.median(times[("int8", key)]) / np.median(times[("fp32", key)])) for key in batches}
+    times = time_predictors({"int8": int8, "fp32": fp32}, batches, rounds=5, seconds_per_round=0.3)
+    return {key: float(np.median(times["int8"][key]) / np.median(times["fp32"][key])) for key in batches}
 
 
 def render_summary(summaries):
@@ -175,8 +166,10 @@ def render_summary(summaries):
         lines.append(f"| {s['model']} | {s['keras_metric']:.4f} | {s['best_b1']['name']} ({s['best_b1']['p50_ms']:.3f} ms vs {s['keras_predict_b1_ms']:.1f} ms) | {s['best_b1']['speedup']:.0f}× |")
     lines += [
         "",
-        f"| model | int8 weights | verified | size / fp32 (goal ≤ 0.27) | Keras → int8 metric, calibration seeds {list(CALIBRATION_SEEDS)} | "
-        "drop, points: mean / worst (goal ≤ 1) | latency / fp32 b1 | latency / fp32 bN |",
+        (
+            f"| model | int8 weights | verified | size / fp32 (goal ≤ 0.27) | Keras → int8 metric, calibration seeds {list(CALIBRATION_SEEDS)} | "
+            "drop, points: mean / worst (goal ≤ 1) | latency / fp32 b1 | latency / fp32 bN |"
+        ),
         "|---|---|---|---:|---|---:|---:|---:|",
     ]
     for s in summaries:

@@ -40,7 +40,6 @@ class BenchRow:
     speedup: dict = dataclasses.field(default_factory=dict)  # "1" / "N" -> keras predict p50 / this p50
     error: str | None = None
     _predict: object = dataclasses.field(default=None, repr=False)
-    _samples: dict = dataclasses.field(default_factory=dict, repr=False)
 
 
 def _percentiles(samples):
@@ -106,27 +105,37 @@ def _artifact_rows(export_dir, names, metadata):
     return rows
 
 
-def _time_rows(rows, batches, rounds, seconds_per_round, progress):
-    """Interleaved timing: each round runs every row at every batch size for about `seconds_per_round`."""
-    live = [row for row in rows if row._predict is not None]
+def time_predictors(predictors, batches, rounds=3, seconds_per_round=0.3, progress=None):
+    """Per-call seconds of each predictor at each batch, timed in interleaved rounds.
+
+    Args:
+        predictors: name -> callable on a batch.
+        batches: key -> input batch.
+        rounds: each round runs every predictor at every batch for about `seconds_per_round`, so
+            that drift in the machine's speed hits all of them alike.
+
+    Returns:
+        {name: {batch key: [seconds per call]}}
+    """
+    estimates, times = {}, {name: {key: [] for key in batches} for name in predictors}
     for key, batch in batches.items():
-        for row in live:
+        for name, predict in predictors.items():
             for _ in range(2):  # warm-up: graph tracing, XLA compilation, TensorRT engines, allocations
-                row._predict(batch)
+                predict(batch)
             started = time.perf_counter()
-            row._predict(batch)
-            row._samples[key] = {"estimate": time.perf_counter() - started, "times": []}
+            predict(batch)
+            estimates[name, key] = time.perf_counter() - started
     for round_index in range(rounds):
         if progress:
             progress(f"timing round {round_index + 1}/{rounds} ...")
         for key, batch in batches.items():
-            for row in live:
-                samples = row._samples[key]
-                calls = int(np.clip(seconds_per_round / max(samples["estimate"], 1e-6), 3, 2000))
+            for name, predict in predictors.items():
+                calls = int(np.clip(seconds_per_round / max(estimates[name, key], 1e-6), 3, 2000))
                 for _ in range(calls):
                     started = time.perf_counter()
-                    row._predict(batch)
-                    samples["times"].append(time.perf_counter() - started)
+                    predict(batch)
+                    times[name][key].append(time.perf_counter() - started)
+    return times
 
 
 def bench_run(
@@ -174,12 +183,13 @@ def bench_run(
         row.max_abs_diff = float(np.max(np.abs(outputs.astype(np.float64) - reference)))
         row.metric = compare_metric(task, y, reference, outputs, labels)["artifact"]
     batch_n = x[np.arange(batch_size) % len(x)]
-    _time_rows(rows, {"1": x[:1], "N": batch_n}, rounds, seconds_per_round, progress)
+    live = {row.name: row._predict for row in rows if row._predict is not None}
+    times = time_predictors(live, {"1": x[:1], "N": batch_n}, rounds, seconds_per_round, progress)
 
     baseline = rows[0]
     for row in rows:
-        for key, samples in row._samples.items():
-            row.latency_ms[key] = _percentiles(samples["times"])
+        for key, samples in times.get(row.name, {}).items():
+            row.latency_ms[key] = _percentiles(samples)
         if row.latency_ms:
             row.throughput = batch_size / (row.latency_ms["N"]["p50"] / 1e3)
             row.speedup = {key: baseline.latency_ms[key]["p50"] / row.latency_ms[key]["p50"] for key in row.latency_ms}
