@@ -131,10 +131,6 @@ def load_savedmodel(path, signature="serving_default"):
     return Predictor(lambda x: fn(**{INPUT_NAME: tf.constant(x)})[OUTPUT_NAME].numpy(), {}, loaded)
 
 
-def run_savedmodel(path, inputs, signature="serving_default"):
-    return load_savedmodel(path, signature)(inputs)
-
-
 # --- ONNX ---------------------------------------------------------------------------------------
 
 
@@ -242,20 +238,12 @@ def load_onnx(path, providers=None, cache_dir=None):
     return Predictor(lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x})[0], info, session)
 
 
-def run_onnx(path, inputs):
-    return load_onnx(path)(inputs)
-
-
 # --- TFLite (export/tflite.py holds the converters and the interpreter) ------------------------------
 
 
 def load_tflite(path):
-    runner = tflite_formats.load_signature_runner(path)
+    runner = tflite_formats.SignatureRunner(path)
     return Predictor(runner, runner.info, runner)
-
-
-def run_tflite(path, inputs):
-    return load_tflite(path)(inputs)
 
 
 def _tflite_format(name, quantization, check, atol=1e-4, rtol=1e-3, description=""):

@@ -152,7 +152,3 @@ def dequantize(values, detail):
         return values.astype(np.float32, copy=False)
     scale, zero_point = detail["quantization"]
     return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
-
-
-def load_signature_runner(path, num_threads=None):
-    return SignatureRunner(path, num_threads)
