@@ -16,7 +16,6 @@ Writes ROOT/summary.md and ROOT/summary.json beside each run's bench/ folder.
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -184,6 +183,7 @@ def render_summary(summaries):
 
 def main(argv=None):
     import architectures
+    from deepzoo.io import write_json_atomic, write_text_atomic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="runs/bench-export")
@@ -200,8 +200,8 @@ def main(argv=None):
     markdown = render_summary(summaries)
     print(markdown)
     root = Path(args.root)
-    (root / "summary.md").write_text(markdown)
-    (root / "summary.json").write_text(json.dumps(summaries, indent=2))
+    write_text_atomic(root / "summary.md", markdown)
+    write_json_atomic(root / "summary.json", summaries)
     print(f"saved {root / 'summary.md'} and {root / 'summary.json'}")
 
 

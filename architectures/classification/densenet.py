@@ -15,7 +15,8 @@ batch 256, 90 epochs, lr 0.1 ÷10 at epochs 30 and 60.
 import keras
 
 from architectures.base import ZooModel
-from architectures.classification.resnet import IMAGENET_BN, backbone_pyramid, classification_top, imagenet_stem
+from architectures.classification.resnet import IMAGENET_BN, imagenet_stem
+from architectures.layers.heads import classifier_head, record_pyramid
 from architectures.layers.conv import scaled_width
 from architectures.layers.dense import dense_block, transition_block
 from architectures.layers.preprocessing import model_input
@@ -88,10 +89,10 @@ class DenseNet(ZooModel):
         )(x)
         x = keras.layers.Activation("relu", name="relu")(x)
         block_outputs.append(x)
-        outputs = classification_top(x, num_classes, include_top, pooling, classifier_activation=classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, classifier_activation=classifier_activation)
         super().__init__(inputs=inputs, outputs=outputs, name=name or f"densenet{depth}", **kwargs)
         # The dense-block outputs, not the transition convs that precede each pooling.
-        backbone_pyramid(self, image_size, block_outputs)
+        record_pyramid(self, image_size)
 
 
 DENSENET_VARIANTS = {

@@ -24,7 +24,7 @@ import math
 import keras
 
 from architectures.base import ZooModel
-from architectures.classification.resnet import backbone_pyramid, classification_top
+from architectures.layers.heads import classifier_head, record_pyramid
 from architectures.layers.conv import conv_bn_act, scaled_width
 from architectures.layers.mobile import inverted_residual_block
 from architectures.layers.preprocessing import model_input
@@ -147,9 +147,9 @@ class EfficientNet(ZooModel):
                 )
                 block += 1
         x = conv_bn_act(x, width(EFFICIENTNET_HEAD), 1, activation=activation, name="top")
-        outputs = classification_top(x, num_classes, include_top, pooling, dropout, classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, dropout, classifier_activation)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        backbone_pyramid(self, image_size)
+        record_pyramid(self, image_size)
 
 
 for _variant, (_width, _depth, _resolution, _dropout) in EFFICIENTNET_SCALING.items():

@@ -19,10 +19,9 @@ from architectures.layers.inception import (
     AuxiliaryOutputsModel,
     auxiliary_classifier,
     inception_module,
-    pooled_classifier,
-    record_trunk_pyramid,
 )
 from architectures.layers.lrn import LocalResponseNormalization
+from architectures.layers.heads import classifier_head, record_pyramid
 from architectures.layers.preprocessing import model_input
 from architectures.registry import ModelSpec, register
 
@@ -121,10 +120,10 @@ class GoogLeNet(AuxiliaryOutputsModel):
                     )
                 )
 
-        outputs = pooled_classifier(x, num_classes, include_top, pooling, dropout, classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, dropout, classifier_activation)
         super().__init__(inputs=inputs, outputs=[outputs, *auxiliary] if auxiliary else outputs, name=name, **kwargs)
         self.aux_loss_weight = float(aux_loss_weight)
-        record_trunk_pyramid(self, ((preprocessing or {}).get("resize") or input_shape)[0])
+        record_pyramid(self, ((preprocessing or {}).get("resize") or input_shape)[0])
 
 
 def googlenet_params(aux_heads):

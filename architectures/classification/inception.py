@@ -29,9 +29,8 @@ from architectures.layers.inception import (
     AuxiliaryOutputsModel,
     ScaledResidual,
     conv_bn,
-    pooled_classifier,
-    record_trunk_pyramid,
 )
+from architectures.layers.heads import classifier_head, record_pyramid
 from architectures.layers.preprocessing import model_input
 from architectures.registry import ModelSpec, register
 
@@ -278,10 +277,10 @@ class InceptionV3(AuxiliaryOutputsModel):
                 x = _module(x, branches, width, module_name)
             if aux_heads and include_top and stage == 2:  # after the last 17×17 module (mixed7)
                 auxiliary.append(_v3_auxiliary_head(x, num_classes, width, classifier_activation))
-        outputs = pooled_classifier(x, num_classes, include_top, pooling, dropout, classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, dropout, classifier_activation)
         super().__init__(inputs=inputs, outputs=[outputs, *auxiliary] if auxiliary else outputs, name=name, **kwargs)
         self.aux_loss_weight = float(aux_loss_weight)
-        record_trunk_pyramid(self, _input_size(input_shape, preprocessing))
+        record_pyramid(self, _input_size(input_shape, preprocessing))
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
@@ -325,9 +324,9 @@ class InceptionV4(ZooModel):
                 x = _module(x, block, width, f"{block_name}{index + 1}")
             if reduction is not None:
                 x = _module(x, reduction, width, reduction_name)
-        outputs = pooled_classifier(x, num_classes, include_top, pooling, dropout, classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, dropout, classifier_activation)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        record_trunk_pyramid(self, _input_size(input_shape, preprocessing))
+        record_pyramid(self, _input_size(input_shape, preprocessing))
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
@@ -372,9 +371,9 @@ class InceptionResNetV2(ZooModel):
             if reductions[stage] is not None:
                 x = _module(x, reductions[stage], width, reduction_names[stage])
         x = conv_bn(x, width(1536), 1, name="conv_7b")
-        outputs = pooled_classifier(x, num_classes, include_top, pooling, dropout, classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, dropout, classifier_activation)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        record_trunk_pyramid(self, _input_size(input_shape, preprocessing))
+        record_pyramid(self, _input_size(input_shape, preprocessing))
 
 
 _INCEPTION_RECIPE = dict(

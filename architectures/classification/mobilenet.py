@@ -26,7 +26,7 @@ import math
 import keras
 
 from architectures.base import ZooModel
-from architectures.classification.resnet import backbone_pyramid, classification_top
+from architectures.layers.heads import classifier_head, record_pyramid
 from architectures.layers.conv import conv_bn_act, scaled_width
 from architectures.layers.mobile import depthwise_separable_block, inverted_residual_block
 from architectures.layers.preprocessing import model_input
@@ -108,9 +108,9 @@ class MobileNetV1(ZooModel):
                 activation=activation,
                 name=f"block{index}",
             )
-        outputs = classification_top(x, num_classes, include_top, pooling, dropout, classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, dropout, classifier_activation)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        backbone_pyramid(self, image_size)
+        record_pyramid(self, image_size)
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
@@ -166,9 +166,9 @@ class MobileNetV2(ZooModel):
                 block += 1
         head = scaled_width(MOBILENET_V2_HEAD, alpha, divisor=8) if alpha > 1.0 else MOBILENET_V2_HEAD
         x = conv_bn_act(x, head, 1, activation="relu6", name="head", **MOBILENET_V2_BN)
-        outputs = classification_top(x, num_classes, include_top, pooling, dropout, classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, dropout, classifier_activation)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        backbone_pyramid(self, image_size)
+        record_pyramid(self, image_size)
 
 
 register(

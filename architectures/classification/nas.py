@@ -38,7 +38,7 @@ from keras import ops
 from architectures.base import ZooModel
 from architectures.layers.conv import conv_bn_act, scaled_width
 from architectures.layers.heads import classifier_head
-from architectures.layers.inception import record_trunk_pyramid
+from architectures.layers.heads import record_pyramid
 from architectures.layers.preprocessing import model_input
 from architectures.registry import ModelSpec, register
 
@@ -394,7 +394,7 @@ class NASChildNet(ZooModel):
         else:
             head = classifier_head(x, num_classes, include_top=False, pooling=pooling)
         super().__init__(inputs=inputs, outputs=head, name=name, **kwargs)
-        record_trunk_pyramid(self, ((preprocessing or {}).get("resize") or input_shape)[0])
+        record_pyramid(self, ((preprocessing or {}).get("resize") or input_shape)[0])
 
 
 # --- accuracy regressor over tokenised descriptions -----------------------------------------------

@@ -15,7 +15,7 @@ import keras
 from architectures.base import ZooModel
 from architectures.layers.conv import scaled_width
 from architectures.layers.heads import classifier_head
-from architectures.layers.inception import record_trunk_pyramid
+from architectures.layers.heads import record_pyramid
 from architectures.layers.preprocessing import model_input
 from architectures.registry import ModelSpec, register
 
@@ -98,7 +98,7 @@ class NetworkInNetwork(ZooModel):
         else:
             outputs = classifier_head(x, num_classes, include_top=False, pooling=pooling)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        record_trunk_pyramid(self, ((preprocessing or {}).get("resize") or input_shape)[0])
+        record_pyramid(self, ((preprocessing or {}).get("resize") or input_shape)[0])
 
 
 register(

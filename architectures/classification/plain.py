@@ -15,7 +15,7 @@ import keras
 
 from architectures.base import ZooModel
 from architectures.layers.conv import conv_bn_act, scaled_width
-from architectures.layers.inception import pooled_classifier, record_trunk_pyramid
+from architectures.layers.heads import classifier_head, record_pyramid
 from architectures.layers.preprocessing import model_input
 from architectures.layers.residual import SHORTCUTS, basic_block
 from architectures.registry import ModelSpec, register
@@ -85,10 +85,10 @@ class PlainNet(ZooModel):
             for index in range(blocks):
                 stride = 2 if stage > 0 and index == 0 else 1
                 x = basic_block(x, filters, stride, shortcut=shortcut, name=f"conv{stage + 2}_block{index + 1}", **bn)
-        outputs = pooled_classifier(x, num_classes, include_top, pooling, 0.0, classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, 0.0, classifier_activation)
         prefix = "plain" if shortcut == "none" else "resnet"
         super().__init__(inputs=inputs, outputs=outputs, name=name or f"{prefix}{depth}", **kwargs)
-        record_trunk_pyramid(self, ((preprocessing or {}).get("resize") or input_shape)[0])
+        record_pyramid(self, ((preprocessing or {}).get("resize") or input_shape)[0])
 
 
 # ResNet-34 has 21,797,672 trainable parameters (P); its three projection shortcuts hold

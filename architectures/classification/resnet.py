@@ -18,7 +18,6 @@ error, spec §9 #6), lr 0.1 ÷10 when the error plateaus, 60·10⁴ iterations (
 CIFAR (§4.2): lr 0.1, batch 128, ÷10 at 32 k and 48 k iterations, 64 k in total (≈182 epochs).
 """
 
-import math
 
 import keras
 
@@ -91,48 +90,8 @@ def imagenet_stem(x, filters, use_bias, bn_epsilon=1.001e-5, bn_momentum=0.99, n
     return keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
 
-def classification_top(x, num_classes, include_top=True, pooling="avg", dropout=0.0, classifier_activation="softmax"):
-    """`heads.classifier_head`, pooling first where `include_top` is set.
-
-    `classifier_head` tests `x.shape.rank`, which a Keras 3 symbolic tensor (a tuple shape) lacks,
-    so with `include_top=True` the pooling happens here; the rest is `classifier_head` itself.
-    """
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="top_dropout")(x)
-        return keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
-    return classifier_head(x, num_classes, include_top=False, pooling=pooling)
-
-
-def backbone_pyramid(model, image_size, stage_outputs=()):
-    """Sets and returns `model.pyramid_layers` ({4, 8, 16, 32} → layer name) of a backbone.
-
-    Starts from `heads.record_pyramid` (the last layer at each stride) and repairs two cases it
-    misses: strides of inputs that are not multiples of 32 (EfficientNet-B1's 240 px gives an 8-px
-    final map, 240/8 = 30, so the stride is taken as the nearest power of two), and blocks that
-    stride late (stride on the 3×3 conv), where the last stride-4 layer is the next stage's first
-    1×1 conv; `stage_outputs`, the tensors ending each stage, take precedence.
-    """
-    pyramid = dict(record_pyramid(model, image_size))
-    if image_size:
-        for layer in model.layers:
-            shape = getattr(layer.output, "shape", None) if not isinstance(layer.output, list) else None
-            if shape is None or len(shape) != 4 or not shape[1]:
-                continue
-            stride = 2 ** round(math.log2(image_size / shape[1]))
-            if stride in (4, 8, 16, 32):
-                pyramid[stride] = layer.name
-        for tensor in stage_outputs:
-            stride = 2 ** round(math.log2(image_size / tensor.shape[1]))
-            if stride in (4, 8, 16, 32):
-                pyramid[stride] = tensor._keras_history.operation.name
-    model.pyramid_layers = dict(sorted(pyramid.items()))
-    return model.pyramid_layers
-
-
 def _image_size(x):
-    """Height of the (preprocessed) input, for `backbone_pyramid`; None for variable-size inputs."""
+    """Height of the (preprocessed) input, for `record_pyramid`; None for variable-size inputs."""
     return x.shape[1]
 
 
@@ -214,9 +173,9 @@ class ResNet(ZooModel):
                         **IMAGENET_BN,
                     )
             stage_outputs.append(x)
-        outputs = classification_top(x, num_classes, include_top, pooling, classifier_activation=classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, classifier_activation=classifier_activation)
         super().__init__(inputs=inputs, outputs=outputs, name=name or f"resnet{depth}", **kwargs)
-        backbone_pyramid(self, image_size, stage_outputs)
+        record_pyramid(self, image_size)
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
@@ -257,9 +216,9 @@ class CifarResNet(ZooModel):
                 x = basic_block(
                     x, filters, stride, shortcut=shortcut, name=f"conv{stage + 2}_block{index + 1}", **CIFAR_BN
                 )
-        outputs = classification_top(x, num_classes, include_top, pooling, classifier_activation=classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, classifier_activation=classifier_activation)
         super().__init__(inputs=inputs, outputs=outputs, name=name or f"resnet{depth}", **kwargs)
-        backbone_pyramid(self, image_size)
+        record_pyramid(self, image_size)
 
 
 # --- registration -------------------------------------------------------------------------------

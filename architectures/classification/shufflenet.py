@@ -24,7 +24,7 @@ reference code.
 import keras
 
 from architectures.base import ZooModel
-from architectures.classification.resnet import backbone_pyramid, classification_top
+from architectures.layers.heads import classifier_head, record_pyramid
 from architectures.layers.conv import conv_bn_act, scaled_width
 from architectures.layers.mobile import ChannelShuffle, ChannelSplit, grouped_conv_bn_act
 from architectures.layers.preprocessing import model_input
@@ -141,9 +141,9 @@ class ShuffleNetV1(ZooModel):
                     name=f"stage{stage + 2}_unit{index + 1}",
                 )
             stage_outputs.append(x)
-        outputs = classification_top(x, num_classes, include_top, pooling, classifier_activation=classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, classifier_activation=classifier_activation)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        backbone_pyramid(self, image_size, stage_outputs)
+        record_pyramid(self, image_size)
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
@@ -190,9 +190,9 @@ class ShuffleNetV2(ZooModel):
             stage_outputs.append(x)
         x = conv_bn_act(x, head, 1, name="conv5")
         stage_outputs[-1] = x
-        outputs = classification_top(x, num_classes, include_top, pooling, classifier_activation=classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, classifier_activation=classifier_activation)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        backbone_pyramid(self, image_size, stage_outputs)
+        record_pyramid(self, image_size)
 
 
 register(

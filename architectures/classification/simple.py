@@ -22,7 +22,7 @@ from keras import ops
 from architectures.base import ZooModel
 from architectures.layers.conv import scaled_width
 from architectures.layers.heads import classifier_head
-from architectures.layers.inception import record_trunk_pyramid
+from architectures.layers.heads import record_pyramid
 from architectures.layers.preprocessing import model_input
 from architectures.registry import ModelSpec, register
 
@@ -102,7 +102,7 @@ class SimpleCNN(ZooModel):
         else:
             outputs = classifier_head(x, num_classes, include_top=False, pooling=pooling)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        record_trunk_pyramid(self, _input_size(input_shape, preprocessing))
+        record_pyramid(self, _input_size(input_shape, preprocessing))
 
 
 def conv_layer_params(kernel_size, in_channels, out_channels):
@@ -266,7 +266,7 @@ class LocallyConnectedNet(ZooModel):
         else:
             outputs = classifier_head(x, num_classes, include_top=False, pooling=pooling)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        record_trunk_pyramid(self, _input_size(input_shape, preprocessing))
+        record_pyramid(self, _input_size(input_shape, preprocessing))
 
 
 def locally_connected_params(out_height, out_width, kernel_size, in_channels, out_channels):

@@ -18,7 +18,7 @@ from architectures.base import ZooModel
 from architectures.layers.conv import scaled_width
 from architectures.layers.fire import fire_module
 from architectures.layers.heads import classifier_head
-from architectures.layers.inception import record_trunk_pyramid
+from architectures.layers.heads import record_pyramid
 from architectures.layers.preprocessing import model_input
 from architectures.registry import ModelSpec, register
 
@@ -102,7 +102,7 @@ class SqueezeNet(ZooModel):
             outputs = classifier_head(x, num_classes, include_top=False, pooling=pooling)
         default_name = "squeezenet" if version == "1.0" else "squeezenet1_1"
         super().__init__(inputs=inputs, outputs=outputs, name=name or default_name, **kwargs)
-        record_trunk_pyramid(self, ((preprocessing or {}).get("resize") or input_shape)[0])
+        record_pyramid(self, ((preprocessing or {}).get("resize") or input_shape)[0])
 
 
 _RECIPE = dict(

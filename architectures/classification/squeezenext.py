@@ -18,7 +18,7 @@ import keras
 
 from architectures.base import ZooModel
 from architectures.layers.conv import conv_bn_act
-from architectures.layers.inception import pooled_classifier, record_trunk_pyramid
+from architectures.layers.heads import classifier_head, record_pyramid
 from architectures.layers.preprocessing import model_input
 from architectures.registry import ModelSpec, register
 
@@ -94,9 +94,9 @@ class SqueezeNext(ZooModel):
                 stride = 2 if index == 1 and stage > 1 else 1
                 x = _unit(x, width(filters), stride, name=f"stage{stage}_unit{index}")
         x = conv_bn_act(x, width(FINAL_CHANNELS), 1, name="final", **common)
-        outputs = pooled_classifier(x, num_classes, include_top, pooling, 0.0, classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, 0.0, classifier_activation)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        record_trunk_pyramid(self, ((preprocessing or {}).get("resize") or input_shape)[0])
+        record_pyramid(self, ((preprocessing or {}).get("resize") or input_shape)[0])
 
 
 # pytorchcv's 724,056 counts trainable parameters; Keras also counts the BN moving statistics

@@ -18,7 +18,8 @@ multiplied by 0.2 at epochs 60, 120 and 160, 200 epochs; dropout 0.3 between the
 import keras
 
 from architectures.base import ZooModel
-from architectures.classification.resnet import RESNET_RECIPE, RESNET_TINY, ResNet, backbone_pyramid, classification_top
+from architectures.classification.resnet import RESNET_RECIPE, RESNET_TINY, ResNet
+from architectures.layers.heads import classifier_head, record_pyramid
 from architectures.layers.conv import scaled_width
 from architectures.layers.preprocessing import model_input
 from architectures.layers.residual import preact_basic_block
@@ -89,9 +90,9 @@ class WideResNet(ZooModel):
             epsilon=WRN_BN["bn_epsilon"], momentum=WRN_BN["bn_momentum"], name="post_bn"
         )(x)
         x = keras.layers.Activation("relu", name="post_relu")(x)
-        outputs = classification_top(x, num_classes, include_top, pooling, classifier_activation=classifier_activation)
+        outputs = classifier_head(x, num_classes, include_top, pooling, classifier_activation=classifier_activation)
         super().__init__(inputs=inputs, outputs=outputs, name=name or f"wrn_{depth}_{widen_factor}", **kwargs)
-        backbone_pyramid(self, image_size)
+        record_pyramid(self, image_size)
 
 
 register(

@@ -7,6 +7,8 @@ producing that stride). `feature_pyramid(model)` turns that into a multi-output 
 for the detection and segmentation heads.
 """
 
+import math
+
 import keras
 
 
@@ -36,21 +38,50 @@ def classifier_head(
 
 
 def record_pyramid(model, input_size):
-    """Sets `model.pyramid_layers` from the model's 4-D layers: the last layer at each stride.
+    """Sets `model.pyramid_layers` = {stride: layer name} for strides 4, 8, 16, 32: the last layer
+    of the main output's *trunk* at each stride. Called at the end of a backbone's `__init__`.
 
-    Called at the end of a backbone's `__init__` (after `super().__init__`). `input_size` is the
-    input height; strides are computed from each layer's output height.
+    Two rules make it right for multi-branch networks:
+    - strides are rounded to a power of two in log space: valid-padded grids do not divide the
+      input evenly (Inception 299 → 147 → 71 → 35 → 17 → 8, AlexNet 227 → 55 → 27 → 13 → 6), where
+      linear rounding gives 9, 18 and 37;
+    - only trunk layers count, those every path from the input to the main output goes through
+      (module outputs, not a branch conv of the next grid reduction that has not strided yet, and
+      not the auxiliary heads).
     """
-    pyramid = {}
-    for layer in model.layers:
-        try:
-            shape = layer.output.shape
-        except (AttributeError, ValueError):
+    main = model.outputs[0]
+    ancestors, stack = set(), [main._keras_history.operation]
+    while stack:
+        operation = stack.pop()
+        if operation.name in ancestors:
             continue
-        if len(shape) != 4 or shape[1] is None or not input_size:
+        ancestors.add(operation.name)
+        for node in operation._inbound_nodes:
+            stack.extend(parent.operation for parent in node.parent_nodes)
+    trunk = [layer for layer in model.layers if layer.name in ancestors]
+    position = {layer.name: index for index, layer in enumerate(trunk)}
+    earliest_parent = [
+        min(
+            (
+                position[p.operation.name]
+                for node in layer._inbound_nodes
+                for p in node.parent_nodes
+                if p.operation.name in position
+            ),
+            default=index,
+        )
+        for index, layer in enumerate(trunk)
+    ]
+    pyramid, later_min = {}, len(trunk)
+    for index in range(len(trunk) - 1, -1, -1):
+        layer = trunk[index]
+        shape = getattr(layer.output, "shape", None)  # None for multi-output layers (channel split)
+        is_cut = later_min >= index  # no later layer reads from before this one
+        later_min = min(later_min, earliest_parent[index])
+        if shape is None or not is_cut or len(shape) != 4 or not shape[1] or not input_size:
             continue
-        stride = round(input_size / shape[1])
-        if stride in (4, 8, 16, 32):
+        stride = 2 ** round(math.log2(input_size / shape[1]))
+        if stride in (4, 8, 16, 32) and stride not in pyramid:
             pyramid[stride] = layer.name
     model.pyramid_layers = dict(sorted(pyramid.items()))
     return model.pyramid_layers

@@ -9,85 +9,16 @@ detectors built on them (spec §3).
 - `ScaledResidual`: x + scale · r, the residual scaling of Inception-ResNet (Szegedy et al. 2017).
 - `auxiliary_classifier`: the GoogLeNet auxiliary head (avg-pool 5×5/3 → 1×1 conv 128 → FC 1024 →
   dropout 0.7 → FC K).
-- `pooled_classifier`: global pooling → dropout → Dense, the top of every family-B backbone here.
-- `record_trunk_pyramid`: `heads.record_pyramid` for multi-branch and valid-padded networks.
 - `AuxiliaryOutputsModel`: the base of a model whose graph has training-only auxiliary outputs.
   `model(x)`, `predict`, `evaluate` and every export see the single main output; `fit` sees all
   of them and adds `aux_loss_weight ×` the compiled loss of each auxiliary output.
 """
 
-import math
 
 import keras
 from keras import ops
 
 from architectures.base import ZooModel
-from architectures.layers.heads import classifier_head
-
-
-def pooled_classifier(x, num_classes, include_top=True, pooling=None, dropout=0.0, classifier_activation="softmax"):
-    """`heads.classifier_head` for 4-D feature maps: global average pool → dropout → Dense.
-
-    `heads.classifier_head(include_top=True)` reads `x.shape.rank`, which a Keras 3 symbolic tensor
-    (whose shape is a tuple) lacks, so the top is built here; the headless path is
-    `classifier_head` itself. Layer names follow keras.applications ("avg_pool", "predictions").
-    """
-    if not include_top:
-        return classifier_head(x, num_classes, include_top=False, pooling=pooling)
-    if len(x.shape) == 4:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="top_dropout")(x)
-    return keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
-
-
-def record_trunk_pyramid(model, input_size):
-    """Sets `model.pyramid_layers` = {stride: name} from the main output's *trunk*.
-
-    Two differences from `heads.record_pyramid`, both needed by multi-branch networks:
-    - strides are rounded to a power of two in log space: valid-padded grids do not divide the
-      input evenly (Inception 299 → 147 → 71 → 35 → 17 → 8, AlexNet 227 → 55 → 27 → 13 → 6), where
-      linear rounding gives 9, 18 and 37;
-    - only trunk layers count, those every path from the input to the main output goes through
-      (module outputs, not a branch conv of the next grid reduction that has not strided yet, and
-      not the auxiliary heads).
-    """
-    main = model.outputs[0]
-    ancestors, stack = set(), [main._keras_history.operation]
-    while stack:
-        operation = stack.pop()
-        if operation.name in ancestors:
-            continue
-        ancestors.add(operation.name)
-        for node in operation._inbound_nodes:
-            stack.extend(parent.operation for parent in node.parent_nodes)
-    trunk = [layer for layer in model.layers if layer.name in ancestors]
-    position = {layer.name: index for index, layer in enumerate(trunk)}
-    earliest_parent = [
-        min(
-            (
-                position[p.operation.name]
-                for node in layer._inbound_nodes
-                for p in node.parent_nodes
-                if p.operation.name in position
-            ),
-            default=index,
-        )
-        for index, layer in enumerate(trunk)
-    ]
-    pyramid, later_min = {}, len(trunk)
-    for index in range(len(trunk) - 1, -1, -1):
-        layer = trunk[index]
-        shape = layer.output.shape
-        is_cut = later_min >= index  # no later layer reads from before this one
-        later_min = min(later_min, earliest_parent[index])
-        if not is_cut or len(shape) != 4 or not shape[1] or not input_size:
-            continue
-        stride = 2 ** round(math.log2(input_size / shape[1]))
-        if stride in (4, 8, 16, 32) and stride not in pyramid:
-            pyramid[stride] = layer.name
-    model.pyramid_layers = dict(sorted(pyramid.items()))
-    return model.pyramid_layers
 
 
 def conv_bn(
