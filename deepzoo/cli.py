@@ -165,6 +165,8 @@ def _train_options(args):
     options["data_options"] = _key_values(args.data_option, "--data-option")
     if args.distribute:
         options["distribute"] = args.distribute
+    if args.bn_momentum is not None:
+        options["bn_momentum"] = args.bn_momentum if args.bn_momentum in ("auto", "keep") else float(args.bn_momentum)
     return options
 
 
@@ -252,6 +254,7 @@ def build_parser():
     p.add_argument("--jit", default="auto", help="XLA: auto (on with a GPU), on, off")
     p.add_argument("--distribute", choices=("mirrored", "multiworker"), help="tf.distribute strategy")
     p.add_argument("--run-dir")
+    p.add_argument("--bn-momentum", help="BatchNorm momentum while training: auto (default; lowered for short runs), keep, or a float")
     for flag, dest, kind, help_text in TRAIN_OPTIONS:
         p.add_argument(flag, dest=dest, type=kind, help=help_text)
     p.set_defaults(handler=cmd_train)

@@ -36,7 +36,7 @@ def run_demo(out_root="runs", epochs=None, max_examples=None, jit="auto", print_
 
     result = train("lenet5", "digits", run_dir=default_run_dir("lenet5", "digits", out_root), jit=jit, progress=print_fn, **recipe)
     metrics = result.metrics
-    print_fn("exporting and verifying: savedmodel (TensorFlow), onnx (ONNX Runtime), tflite (LiteRT)")
+    print_fn("exporting and verifying: SavedModel (+XLA) in TensorFlow, ONNX in ONNX Runtime, TFLite fp32/fp16/dynamic/int8 in LiteRT")
     exported = export_run(result.run_dir, formats="all")
     elapsed = time.perf_counter() - started
 
@@ -49,7 +49,7 @@ def run_demo(out_root="runs", epochs=None, max_examples=None, jit="auto", print_
     print_fn("exports (each run in its own runtime on held-out digits, compared with Keras):")
     for r in exported["results"]:
         status = f"verified  max|diff| {r.max_abs_diff:.1e}" if r.verified else f"FAILED  {r.error}"
-        print_fn(f"  {r.format:<10} {r.runtime:<12} {r.size_bytes / 1024:8.1f} KiB  {status}")
+        print_fn(f"  {r.format:<15} {r.runtime:<12} {r.size_bytes / 1024:8.1f} KiB  {status}")
     print_fn(f"run directory: {result.run_dir}")
     print_fn(f"total time: {elapsed:.1f}s (training {result.seconds:.1f}s, {metrics['epochs_run']} epochs)")
     ok = all(r.verified for r in exported["results"])

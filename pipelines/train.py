@@ -74,6 +74,7 @@ class TrainConfig:
     freeze: str | None = None  # None or "backbone": layers copied by init_from stay frozen
     seed: int = 0
     max_examples: int | None = None
+    bn_momentum: object = "auto"  # "auto", "keep" or a float: BatchNorm moving-average momentum while training
 
 
 @dataclasses.dataclass
@@ -164,6 +165,29 @@ def build_model(config, dataset, x_train):
         overrides["preprocessing"] = {"mean": mean, "std": std}
     config.model_overrides = overrides
     return architectures.create_model(config.model, config=config.model_config, **overrides)
+
+
+def adapt_batchnorm_momentum(model, setting, total_steps):
+    """Sets the moving-average momentum of every BatchNormalization layer for this run.
+
+    A moving average with momentum m forgets its initial value after about 1/(1 − m) steps.
+    keras.applications-faithful models use m = 0.999 (MobileNetV2, EfficientNet): on a short run
+    of a few hundred steps their inference-mode statistics are still the initial ones and the
+    validation accuracy sits at chance. "auto" lowers m to 1 − 10/total_steps (never below 0.9)
+    when the run is too short for the model's m; "keep" leaves the paper's value. Momentum only
+    acts in training, so the saved model's config is unchanged.
+    """
+    import keras
+
+    if setting == "keep":
+        return None
+    target = float(setting) if setting != "auto" else max(0.9, 1.0 - 10.0 / max(1, total_steps))
+    changed = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization) and (setting != "auto" or layer.momentum > target):
+            layer.momentum = target
+            changed += 1
+    return target if changed else None
 
 
 def _copy_backbone(model, source_path, freeze):
@@ -271,6 +295,7 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
             _copy_backbone(net, source, config.freeze)
         optim.add_weight_penalty(net, l1=config.l1, l2=config.l2)
         steps_per_epoch = max(1, math.ceil(len(x_train) / config.batch_size))
+        adapt_batchnorm_momentum(net, config.bn_momentum, steps_per_epoch * config.epochs)
         optimizer = optim.make_optimizer(
             config.optimizer,
             config.learning_rate,

@@ -97,3 +97,21 @@ def test_killed_run_resumes_from_backup(tmp_path):
     # The resumed run starts at most one epoch before the kill point (the one in flight).
     assert epochs.index(39) == len(epochs) - 1 and len(epochs) <= 41
     assert json.loads((run_dir / "metrics.json").read_text())["epochs_run"] < 40
+
+
+def test_batchnorm_momentum_adapts_to_short_runs():
+    import keras
+
+    from pipelines.train import adapt_batchnorm_momentum
+
+    def model():
+        return keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(momentum=0.999)])
+
+    short = model()
+    assert adapt_batchnorm_momentum(short, "auto", total_steps=200) == 0.95
+    assert short.layers[0].momentum == 0.95
+    long = model()
+    assert adapt_batchnorm_momentum(long, "auto", total_steps=100_000) is None and long.layers[0].momentum == 0.999
+    kept = model()
+    assert adapt_batchnorm_momentum(kept, "keep", 10) is None and kept.layers[0].momentum == 0.999
+    assert adapt_batchnorm_momentum(model(), 0.8, 10) == 0.8

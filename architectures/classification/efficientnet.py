@@ -43,6 +43,9 @@ EFFICIENTNET_B0_BLOCKS = (
 )
 EFFICIENTNET_STEM = 32
 EFFICIENTNET_HEAD = 1280
+# The paper's (and keras.applications') conv and depthwise initialiser. Keras' default Glorot on a
+# depthwise kernel scales by the input channels too and shrinks activations ~10× per block.
+CONV_INITIALIZER = {"class_name": "VarianceScaling", "config": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"}}
 EFFICIENTNET_DIVISOR = 8
 
 # variant -> (width coefficient, depth coefficient, resolution, dropout rate).
@@ -128,7 +131,9 @@ class EfficientNet(ZooModel):
         if include_rescaling:
             x = keras.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
             x = keras.layers.Normalization(axis=-1, name="normalization")(x)
-        x = conv_bn_act(x, width(EFFICIENTNET_STEM), 3, strides=2, activation=activation, name="stem")
+        x = conv_bn_act(
+            x, width(EFFICIENTNET_STEM), 3, strides=2, activation=activation, kernel_initializer=CONV_INITIALIZER, name="stem"
+        )
         total_blocks = sum(repeats(stage[5]) for stage in EFFICIENTNET_B0_BLOCKS)
         block = 0
         for stage, (expand, kernel, stride, _, filters_out, count, se_ratio) in enumerate(EFFICIENTNET_B0_BLOCKS):
@@ -143,10 +148,11 @@ class EfficientNet(ZooModel):
                     activation=activation,
                     drop_rate=drop_connect_rate * block / total_blocks,
                     bn_momentum=0.99,
+                    initializer=CONV_INITIALIZER,
                     name=f"block{stage + 1}{chr(ord('a') + index)}" if index < 26 else f"block{stage + 1}_{index}",
                 )
                 block += 1
-        x = conv_bn_act(x, width(EFFICIENTNET_HEAD), 1, activation=activation, name="top")
+        x = conv_bn_act(x, width(EFFICIENTNET_HEAD), 1, activation=activation, kernel_initializer=CONV_INITIALIZER, name="top")
         outputs = classifier_head(x, num_classes, include_top, pooling, dropout, classifier_activation)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         record_pyramid(self, image_size)

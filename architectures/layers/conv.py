@@ -15,6 +15,7 @@ def conv_bn_act(
     batch_norm=True,
     bn_epsilon=1e-3,
     bn_momentum=0.99,
+    kernel_initializer="glorot_uniform",
     name=None,
 ):
     """Conv2D → BatchNormalization → activation, the unit of most modern CNNs.
@@ -31,6 +32,7 @@ def conv_bn_act(
         padding=padding,
         use_bias=use_bias,
         groups=groups,
+        kernel_initializer=kernel_initializer,
         name=f"{name}_conv" if name else None,
     )(x)
     if batch_norm:

@@ -88,13 +88,16 @@ def grouped_conv_bn_act(
     return x
 
 
-def _depthwise_bn_act(x, kernel_size, stride, activation, depth_multiplier, bn_epsilon, bn_momentum, name):
+def _depthwise_bn_act(
+    x, kernel_size, stride, activation, depth_multiplier, bn_epsilon, bn_momentum, name, initializer="glorot_uniform"
+):
     x = keras.layers.DepthwiseConv2D(
         kernel_size,
         strides=stride,
         padding="same",
         depth_multiplier=depth_multiplier,
         use_bias=False,
+        depthwise_initializer=initializer,
         name=f"{name}_conv",
     )(x)
     x = keras.layers.BatchNormalization(epsilon=bn_epsilon, momentum=bn_momentum, name=f"{name}_bn")(x)
@@ -125,7 +128,7 @@ def depthwise_separable_block(
     )
 
 
-def squeeze_excite(x, squeeze_filters, activation="swish", gate="sigmoid", name=None):
+def squeeze_excite(x, squeeze_filters, activation="swish", gate="sigmoid", initializer="glorot_uniform", name=None):
     """Squeeze-and-excitation: GAP → 1×1 conv (squeeze, `activation`) → 1×1 conv (C, `gate`) → x·s.
 
     The two fully connected layers are 1×1 convs on the 1×1 pooled map (equivalent to Dense, and
@@ -134,8 +137,8 @@ def squeeze_excite(x, squeeze_filters, activation="swish", gate="sigmoid", name=
     name = name or keras.backend.unique_name("se")
     channels = x.shape[-1]
     s = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_squeeze")(x)
-    s = keras.layers.Conv2D(squeeze_filters, 1, activation=activation, name=f"{name}_reduce")(s)
-    s = keras.layers.Conv2D(channels, 1, activation=gate, name=f"{name}_expand")(s)
+    s = keras.layers.Conv2D(squeeze_filters, 1, activation=activation, kernel_initializer=initializer, name=f"{name}_reduce")(s)
+    s = keras.layers.Conv2D(channels, 1, activation=gate, kernel_initializer=initializer, name=f"{name}_expand")(s)
     return keras.layers.Multiply(name=f"{name}_excite")([x, s])
 
 
@@ -151,9 +154,13 @@ def inverted_residual_block(
     residual=True,
     bn_epsilon=1e-3,
     bn_momentum=0.999,
+    initializer="glorot_uniform",
     name=None,
 ):
     """Expand 1×1 (×t) → depthwise k×k → [SE] → linear 1×1 projection, + input when shapes match.
+
+    `initializer` is every conv's kernel initialiser: Keras' default for MobileNet v2 (as
+    keras.applications), EfficientNet's VarianceScaling(2.0, "fan_out") for MBConv.
 
     MobileNet v2's block with `se_ratio=0`, `activation="relu6"`; EfficientNet's MBConv with
     `se_ratio=0.25` (squeeze width `int(C_in · se_ratio)`, of the block *input*), `activation="swish"`
@@ -171,13 +178,16 @@ def inverted_residual_block(
             activation=activation,
             bn_epsilon=bn_epsilon,
             bn_momentum=bn_momentum,
+            kernel_initializer=initializer,
             name=f"{name}_expand",
         )
-    x = _depthwise_bn_act(x, kernel_size, stride, activation, 1, bn_epsilon, bn_momentum, f"{name}_dw")
+    x = _depthwise_bn_act(x, kernel_size, stride, activation, 1, bn_epsilon, bn_momentum, f"{name}_dw", initializer)
     if se_ratio:
-        x = squeeze_excite(x, max(1, int(in_channels * se_ratio)), activation=activation, name=f"{name}_se")
+        squeeze = max(1, int(in_channels * se_ratio))
+        x = squeeze_excite(x, squeeze, activation=activation, initializer=initializer, name=f"{name}_se")
     x = conv_bn_act(
-        x, filters, 1, activation=None, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, name=f"{name}_project"
+        x, filters, 1, activation=None, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum,
+        kernel_initializer=initializer, name=f"{name}_project",
     )
     if residual and stride == 1 and in_channels == filters:
         if drop_rate:
