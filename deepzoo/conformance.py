@@ -118,19 +118,33 @@ def check_params(spec):
     return CheckResult("fail", detail + f", {relative:.2%} off")
 
 
-def check_exports(spec, model, x, workdir, formats=EXPORT_FORMATS):
+def check_exports(spec, model, x, workdir, formats=EXPORT_FORMATS, options=None):
     from export import export_model
 
     wanted = [f for f in formats if spec.supports(f)]
     results = {f: CheckResult("limited", spec.limitations[f]) for f in formats if not spec.supports(f)}
     if wanted:
-        for result in export_model(model, Path(workdir) / "export", formats=wanted, sample_inputs=x):
+        for result in export_model(model, Path(workdir) / "export", formats=wanted, sample_inputs=x, options=options):
             detail = f"max |diff| {result.max_abs_diff:.2g}" if result.verified else (result.error or "not verified")
             results[result.format] = CheckResult("pass" if result.verified else "fail", detail)
     return results
 
 
-def check_model(name, columns=CAPABILITIES, workdir=None):
+def distinct_tiny_configs(names=None):
+    """One name per distinct (builder, tiny config): variants whose tiny builds are identical
+    (EfficientNet B0/B1, the CIFAR ResNet depths, ...) differ only in their canonical config, so
+    checking one of them checks the same network as all."""
+    seen, distinct = set(), []
+    for name in names or architectures.list_models():
+        spec = architectures.get_spec(name)
+        key = (spec.builder, repr(sorted((k, v) for k, v in spec.tiny_config.items() if k != "name")))
+        if key not in seen:
+            seen.add(key)
+            distinct.append(name)
+    return distinct
+
+
+def check_model(name, columns=CAPABILITIES, workdir=None, export_options=None):
     """Runs the conformance checks of `columns` for model `name`. Returns {column: CheckResult}."""
     spec = architectures.get_spec(name)
     results = {}
@@ -162,7 +176,7 @@ def check_model(name, columns=CAPABILITIES, workdir=None):
         export_columns = [c for c in EXPORT_FORMATS if c in columns]
         if export_columns:
             try:
-                results.update(check_exports(spec, model, x, workdir, export_columns))
+                results.update(check_exports(spec, model, x, workdir, export_columns, export_options))
             except Exception as exc:
                 results.update({c: CheckResult("fail", _one_line(exc)) for c in export_columns})
     return {c: results[c] for c in columns if c in results}

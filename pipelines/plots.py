@@ -30,10 +30,15 @@ def training_curves(history_csv, out_path):
     plt = _pyplot()
     figure, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.4), squeeze=False)
     epochs = [int(r["epoch"]) + 1 for r in rows]
+
+    def series(key):
+        # CSVLogger writes "NA" for metrics an epoch did not produce (no validation split).
+        return [float(r[key]) if r.get(key) not in (None, "", "NA") else float("nan") for r in rows]
+
     for axis, name in zip(axes[0], names):
-        axis.plot(epochs, [float(r[name]) for r in rows], label="train")
-        if f"val_{name}" in rows[0]:
-            axis.plot(epochs, [float(r[f"val_{name}"]) for r in rows], label="validation")
+        axis.plot(epochs, series(name), label="train")
+        if f"val_{name}" in rows[0] and any(r[f"val_{name}"] not in ("", "NA") for r in rows):
+            axis.plot(epochs, series(f"val_{name}"), label="validation")
         axis.set_xlabel("epoch")
         axis.set_title(name)
         axis.grid(alpha=0.3)

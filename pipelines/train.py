@@ -34,6 +34,7 @@ from deepzoo.io import atomic_path, write_json_atomic
 from pipelines import augment as augment_lib
 from pipelines import optim
 from pipelines.datasets import load_dataset
+from pipelines.distribute import make_strategy
 from pipelines.input_pipeline import make_tf_dataset
 from pipelines.splits import holdout_split
 from pipelines.tasks import get_task
@@ -212,18 +213,6 @@ def _copy_backbone(model, source_path, freeze):
     return copied
 
 
-def _strategy(distribute):
-    import tensorflow as tf
-
-    if distribute in (None, "", "none"):
-        return tf.distribute.get_strategy()
-    if distribute == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if distribute == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"distribute must be mirrored or multiworker. Received: distribute={distribute!r}")
-
-
 def _loss_for(task, output_shape, soft_labels, label_smoothing):
     import keras
 
@@ -267,6 +256,8 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
     import keras
 
     config = TrainConfig(model=model, data=data, **options)
+    # First: multi-worker collectives must be configured before any other TensorFlow op.
+    strategy = make_strategy(config.distribute)
     spec = architectures.get_spec(model)
     task = get_task(spec.task)
     jit = resolve_jit(config.jit)
@@ -284,7 +275,6 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
         augment_fn = augment_lib.build_augmentation(config.augment, value_range=dataset.value_range, seed=config.seed)
         soft_labels = bool(getattr(augment_lib, "augmentation_produces_soft_labels", lambda c: False)(config.augment))
 
-    strategy = _strategy(config.distribute)
     with strategy.scope():
         net = build_model(config, dataset, x_train)
         if config.initializer:
