@@ -21,7 +21,6 @@ portion only and are baked into the model as a preprocessing layer.
 """
 
 import dataclasses
-import inspect
 import json
 import math
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import architectures
+from architectures.registry import constructor_arguments
 from deepzoo.io import atomic_path, write_json_atomic
 from pipelines import augment as augment_lib
 from pipelines import optim
@@ -99,12 +99,6 @@ def resolve_jit(jit):
     return jit == "on"
 
 
-def _accepts(builder, argument):
-    target = builder.__init__ if inspect.isclass(builder) else builder
-    parameters = inspect.signature(target).parameters
-    return argument in parameters
-
-
 def normalization_statistics(x_train):
     """Per-channel (images) or per-feature (tables) mean and std of the training split only."""
     axes = tuple(range(x_train.ndim - 1))
@@ -156,12 +150,13 @@ def prepare_data(config):
 def build_model(config, dataset, x_train):
     """Creates the architecture for this dataset: input shape, classes and train-split statistics."""
     spec = architectures.get_spec(config.model)
+    accepted = constructor_arguments(spec)
     overrides = dict(config.model_overrides)
-    if _accepts(spec.builder, "input_shape"):
+    if "input_shape" in accepted:
         overrides.setdefault("input_shape", list(dataset.input_shape))
-    if dataset.num_classes and _accepts(spec.builder, "num_classes"):
+    if dataset.num_classes and "num_classes" in accepted:
         overrides.setdefault("num_classes", 1 if dataset.num_classes == 2 and spec.task != "classification" else dataset.num_classes)
-    if config.normalize and _accepts(spec.builder, "preprocessing") and "preprocessing" not in overrides:
+    if config.normalize and "preprocessing" in accepted and "preprocessing" not in overrides:
         mean, std = normalization_statistics(x_train)
         overrides["preprocessing"] = {"mean": mean, "std": std}
     config.model_overrides = overrides
