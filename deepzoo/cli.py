@@ -163,6 +163,8 @@ def _train_options(args):
         options["model_config"] = "tiny"
     options["model_overrides"] = _key_values(args.set, "--set")
     options["data_options"] = _key_values(args.data_option, "--data-option")
+    if args.optimizer_option:
+        options["optimizer_options"] = _key_values(args.optimizer_option, "--optimizer-option")
     if args.distribute:
         options["distribute"] = args.distribute
     if args.bn_momentum is not None:
@@ -175,7 +177,10 @@ def cmd_train(args):
     from pipelines.train import train
 
     spec = architectures.get_spec(args.model)
-    options = {**(spec.train_recipe or {}), **_train_options(args)} if args.recipe else _train_options(args)
+    given = _train_options(args)
+    recipe = (spec.train_recipe or {}) if args.recipe else {}
+    options = {**recipe, **given}
+    options["optimizer_options"] = {**recipe.get("optimizer_options", {}), **given.get("optimizer_options", {})}
     options = {k: v for k, v in options.items() if k in _train_fields()}
     if args.init_from and not os.path.isdir(args.init_from):
         raise ValueError(f"--init-from must be a run directory. Received: {args.init_from}")
@@ -247,6 +252,7 @@ def build_parser():
     p.add_argument("model")
     p.add_argument("--data", help="dataset: digits, shapes10, iris, ..., numpy:F.npz, folder:DIR, tfds:NAME")
     p.add_argument("--data-option", action="append", metavar="KEY=VALUE", help="dataset option, e.g. image_size=32")
+    p.add_argument("--optimizer-option", action="append", metavar="KEY=VALUE", help="Keras optimizer argument, e.g. epsilon=1.0 (adds to --recipe's)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model constructor override, e.g. width_multiplier=0.5")
     p.add_argument("--tiny", action="store_true", help="start from the model's tiny config instead of the canonical one")
     p.add_argument("--recipe", action="store_true", help="use the paper's training recipe from the registry")

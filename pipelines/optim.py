@@ -3,6 +3,8 @@
 Keras built-ins wherever they exist; Rprop (spec §4.3) is the one custom optimiser.
 """
 
+import inspect
+
 import keras
 from keras import ops
 
@@ -122,36 +124,54 @@ def schedule_callbacks(name, monitor="val_loss", factor=0.1, patience=3, milesto
     return []
 
 
-def make_optimizer(name="adam", learning_rate=1e-3, momentum=0.9, weight_decay=None, clipnorm=None, schedule=None, **schedule_kwargs):
-    """A Keras optimiser by spec §4.3 name; `schedule_kwargs` go to `make_schedule`."""
-    lr = make_schedule(schedule, learning_rate, **schedule_kwargs) if schedule else learning_rate
-    common = {"learning_rate": lr}
-    if weight_decay:
-        common["weight_decay"] = weight_decay
-    if clipnorm:
-        common["global_clipnorm"] = clipnorm
+# Each optimiser's fixed hyper-parameters as spec §4.3 states them; a recipe's `optimizer_options`
+# override any of them (e.g. Inception's RMSProp ε = 1.0, MobileNet/EfficientNet's RMSProp momentum 0.9).
+OPTIMIZER_DEFAULTS = {
+    "sgd": (keras.optimizers.SGD, {}),
+    "momentum": (keras.optimizers.SGD, {}),
+    "nesterov": (keras.optimizers.SGD, {"nesterov": True}),
+    "rmsprop": (keras.optimizers.RMSprop, {"rho": 0.9, "momentum": 0.0}),
+    "adagrad": (keras.optimizers.Adagrad, {"epsilon": 1e-7}),
+    "adadelta": (keras.optimizers.Adadelta, {"rho": 0.95, "epsilon": 1e-6}),
+    "adam": (keras.optimizers.Adam, {}),
+    "adamw": (keras.optimizers.AdamW, {}),
+    "nadam": (keras.optimizers.Nadam, {}),
+    "rprop": (None, {}),  # Rprop, defined below
+}
+
+
+def check_optimizer(name, options=None):
+    """(Keras class, default arguments, options) for optimiser `name`; a clear ValueError for an
+    unknown name or an option that class does not take (train() calls it before loading data)."""
     name = (name or "adam").lower()
-    if name == "sgd":
-        return keras.optimizers.SGD(**common)
-    if name == "momentum":
-        return keras.optimizers.SGD(momentum=momentum, **common)
-    if name == "nesterov":
-        return keras.optimizers.SGD(momentum=momentum, nesterov=True, **common)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(rho=0.9, momentum=0.0, **common)
-    if name == "adagrad":
-        return keras.optimizers.Adagrad(epsilon=1e-7, **common)
-    if name == "adadelta":
-        return keras.optimizers.Adadelta(rho=0.95, epsilon=1e-6, **common)
-    if name == "adam":
-        return keras.optimizers.Adam(**common)
-    if name == "adamw":
-        return keras.optimizers.AdamW(**common)
-    if name == "nadam":
-        return keras.optimizers.Nadam(**common)
-    if name == "rprop":
-        return Rprop(**common)
-    raise ValueError(f"Unknown optimizer '{name}'. Expected one of {OPTIMIZERS}.")
+    if name not in OPTIMIZER_DEFAULTS:
+        raise ValueError(f"Unknown optimizer '{name}'. Expected one of {OPTIMIZERS}.")
+    cls, defaults = OPTIMIZER_DEFAULTS[name]
+    cls = cls or Rprop
+    options = dict(options or {})
+    reserved = sorted(set(options) & {"learning_rate", "weight_decay", "global_clipnorm"})
+    if reserved:
+        raise ValueError(f"optimizer options cannot set {reserved}: use the training option of that name.")
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ValueError(f"Unknown option(s) {unknown} for optimizer '{name}' ({cls.__name__}). Accepted: {sorted(accepted - {'name'})}")
+    return cls, defaults, options
+
+
+def make_optimizer(name="adam", learning_rate=1e-3, momentum=0.9, weight_decay=None, clipnorm=None, schedule=None, options=None, **schedule_kwargs):
+    """A Keras optimiser by spec §4.3 name; `options` are extra constructor arguments of that Keras
+    optimiser (they override the defaults above); `schedule_kwargs` go to `make_schedule`."""
+    cls, defaults, options = check_optimizer(name, options)
+    lr = make_schedule(schedule, learning_rate, **schedule_kwargs) if schedule else learning_rate
+    arguments = {"learning_rate": lr}
+    if weight_decay:
+        arguments["weight_decay"] = weight_decay
+    if clipnorm:
+        arguments["global_clipnorm"] = clipnorm
+    if (name or "adam").lower() in ("momentum", "nesterov"):
+        arguments["momentum"] = momentum
+    return cls(**{**defaults, **arguments, **options})
 
 
 def reinitialize(model, initializer, seed=0):

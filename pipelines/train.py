@@ -54,6 +54,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 32
     optimizer: str = "adam"
+    optimizer_options: dict = dataclasses.field(default_factory=dict)  # extra Keras optimiser arguments, e.g. {"epsilon": 1.0}
     learning_rate: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 0.0
@@ -251,6 +252,7 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
     import keras
 
     config = TrainConfig(model=model, data=data, **options)
+    optim.check_optimizer(config.optimizer, config.optimizer_options)  # fail before loading data
     # First: multi-worker collectives must be configured before any other TensorFlow op.
     strategy = make_strategy(config.distribute)
     spec = architectures.get_spec(model)
@@ -287,6 +289,7 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
             momentum=config.momentum,
             weight_decay=config.weight_decay or None,
             clipnorm=config.clipnorm,
+            options=config.optimizer_options,
             schedule=config.schedule if config.schedule not in ("step", "plateau") else None,
             steps_per_epoch=steps_per_epoch,
             epochs=config.epochs,

@@ -40,6 +40,7 @@ def test_info(capsys):
         (("train", "lenet5", "--set", "widht_multiplier=0.5"), "has no argument(s) ['widht_multiplier']"),
         (("train", "lenet5", "--set", "nonsense"), "--set must be KEY=VALUE"),
         (("train", "lenet5", "--jit", "maybe"), "--jit must be one of"),
+        (("train", "lenet5", "--data", "digits", "--max-examples", "60", "--optimizer-option", "epslion=1.0"), "Unknown option(s) ['epslion'] for optimizer 'adam'"),
         (("train", "lenet5", "--data", "diabetes", "--epochs", "1"), "is a classification model but dataset 'diabetes' is regression"),
         (("eval", "/nonexistent/run"), "Not a run directory"),
         (("export", "/nonexistent/run"), "Not a run directory"),
@@ -66,7 +67,10 @@ def test_check_writes_markdown_and_json(capsys, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("cli") / "run"
-    code = main(["train", "lenet5", "--tiny", "--data", "digits", "--epochs", "2", "--max-examples", "300", "--run-dir", str(run_dir), "--jit", "off"])
+    code = main(
+        ["train", "lenet5", "--tiny", "--data", "digits", "--epochs", "2", "--max-examples", "300", "--run-dir", str(run_dir), "--jit", "off",
+         "--optimizer", "rmsprop", "--lr", "0.003", "--optimizer-option", "epsilon=0.5", "--optimizer-option", "momentum=0.25"]
+    )  # fmt: skip
     assert code == 0
     return run_dir
 
@@ -80,6 +84,15 @@ def test_train_eval_export_chain(capsys, tiny_run):
     code, out, _ = run_cli(capsys, "export", str(tiny_run), "--format", "onnx")
     assert code == 0 and "onnx" in out and "verified" in out
     assert (tiny_run / "export" / "model.onnx").is_file()
+
+
+def test_optimizer_options_reach_the_trained_optimizer(tiny_run):
+    import keras
+
+    assert json.loads((tiny_run / "config.json").read_text())["optimizer_options"] == {"epsilon": 0.5, "momentum": 0.25}
+    optimizer = keras.saving.load_model(tiny_run / "model.keras").optimizer
+    assert isinstance(optimizer, keras.optimizers.RMSprop)
+    assert (optimizer.epsilon, optimizer.momentum, optimizer.rho) == (0.5, 0.25, 0.9)
 
 
 def test_console_script_exit_codes(tmp_path):

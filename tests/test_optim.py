@@ -49,6 +49,19 @@ def test_plateau_schedule_is_a_callback():
     assert isinstance(callbacks[0], keras.callbacks.ReduceLROnPlateau) and callbacks[0].factor == 0.1
 
 
+def test_optimizer_options_override_the_spec_defaults():
+    plain = optim.make_optimizer("rmsprop", 0.045)
+    assert (plain.rho, plain.momentum, plain.epsilon) == (0.9, 0.0, 1e-7)  # spec §4.3: RMSProp without momentum
+    inception = optim.make_optimizer("rmsprop", 0.045, options={"epsilon": 1.0})
+    assert inception.epsilon == 1.0
+    nesterov = optim.make_optimizer("nesterov", 0.1, momentum=0.8)
+    assert nesterov.nesterov and nesterov.momentum == 0.8
+    with pytest.raises(ValueError, match=r"Unknown option\(s\) \['epslion'\] for optimizer 'rmsprop'"):
+        optim.make_optimizer("rmsprop", options={"epslion": 1.0})
+    with pytest.raises(ValueError, match="cannot set \\['learning_rate'\\]"):
+        optim.make_optimizer("adam", options={"learning_rate": 1.0})
+
+
 def test_unknown_names_raise():
     with pytest.raises(ValueError, match="Unknown optimizer"):
         optim.make_optimizer("adamm")

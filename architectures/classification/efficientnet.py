@@ -72,9 +72,9 @@ EFFICIENTNET_PARAMS = {
 }
 
 EFFICIENTNET_RECIPE = dict(
-    optimizer="rmsprop",
+    optimizer="rmsprop",  # decay (ρ) 0.9, momentum 0.9, ε 1e-3 (the paper and its reference code)
+    optimizer_options=dict(momentum=0.9, epsilon=1e-3),
     learning_rate=0.256,
-    momentum=0.9,
     weight_decay=1e-5,
     batch_size=4096,
     schedule="exponential",

@@ -377,12 +377,13 @@ class InceptionResNetV2(ZooModel):
 
 
 _INCEPTION_RECIPE = dict(
-    optimizer="rmsprop",  # ρ = 0.9 and ε = 1.0 in the papers
+    optimizer="rmsprop",  # ρ = 0.9 (the default) and ε = 1.0 in the papers
+    optimizer_options=dict(epsilon=1.0),
     learning_rate=0.045,
-    momentum=0.0,
     weight_decay=4e-5,
     batch_size=32,
-    schedule="exponential",  # ×0.94 every 2 epochs in the papers
+    schedule="exponential",
+    schedule_kwargs=dict(decay_rate=0.94, decay_epochs=2),
     epochs=100,
     label_smoothing=0.1,
 )

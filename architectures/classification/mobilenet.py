@@ -54,9 +54,9 @@ MOBILENET_V2_HEAD = 1280
 MOBILENET_V2_BN = dict(bn_epsilon=1e-3, bn_momentum=0.999)
 
 MOBILENET_RECIPE = dict(
-    optimizer="rmsprop",
+    optimizer="rmsprop",  # decay (ρ) and momentum both 0.9 in the paper
+    optimizer_options=dict(momentum=0.9),
     learning_rate=0.045,
-    momentum=0.9,
     weight_decay=4e-5,
     batch_size=96,
     schedule="exponential",
