@@ -108,8 +108,10 @@ def test_batchnorm_momentum_adapts_to_short_runs():
         return keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(momentum=0.999)])
 
     short = model()
-    assert adapt_batchnorm_momentum(short, "auto", total_steps=200) == 0.95
-    assert short.layers[0].momentum == 0.95
+    assert adapt_batchnorm_momentum(short, "auto", total_steps=200) == 0.9
+    assert short.layers[0].momentum == 0.9
+    medium = model()  # the average spans ~1 % of the run
+    assert adapt_batchnorm_momentum(medium, "auto", total_steps=10_000) == pytest.approx(0.99)
     long = model()
     assert adapt_batchnorm_momentum(long, "auto", total_steps=100_000) is None and long.layers[0].momentum == 0.999
     kept = model()
