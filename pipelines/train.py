@@ -164,6 +164,26 @@ def build_model(config, dataset, x_train):
     return architectures.create_model(config.model, config=config.model_config, **overrides)
 
 
+SCHEDULE_KWARGS = ("decay_rate", "decay_epochs", "end_learning_rate", "warmup_steps", "model_dim")
+
+
+def make_optimizer_for(config, steps_per_epoch):
+    """The Keras optimiser of a TrainConfig: name, learning rate and schedule, decay, clipping and
+    its optimizer_options. "step"/"plateau" schedules are callbacks (optim.schedule_callbacks)."""
+    return optim.make_optimizer(
+        config.optimizer,
+        config.learning_rate,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay or None,
+        clipnorm=config.clipnorm,
+        options=config.optimizer_options,
+        schedule=config.schedule if config.schedule not in ("step", "plateau") else None,
+        steps_per_epoch=steps_per_epoch,
+        epochs=config.epochs,
+        **{k: v for k, v in config.schedule_kwargs.items() if k in SCHEDULE_KWARGS},
+    )
+
+
 def adapt_batchnorm_momentum(model, setting, total_steps):
     """Sets the moving-average momentum of every BatchNormalization layer for this run.
 
@@ -285,18 +305,7 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
         optim.add_weight_penalty(net, l1=config.l1, l2=config.l2)
         steps_per_epoch = max(1, math.ceil(len(x_train) / config.batch_size))
         adapt_batchnorm_momentum(net, config.bn_momentum, steps_per_epoch * config.epochs)
-        optimizer = optim.make_optimizer(
-            config.optimizer,
-            config.learning_rate,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay or None,
-            clipnorm=config.clipnorm,
-            options=config.optimizer_options,
-            schedule=config.schedule if config.schedule not in ("step", "plateau") else None,
-            steps_per_epoch=steps_per_epoch,
-            epochs=config.epochs,
-            **{k: v for k, v in config.schedule_kwargs.items() if k in ("decay_rate", "decay_epochs", "end_learning_rate", "warmup_steps", "model_dim")},
-        )
+        optimizer = make_optimizer_for(config, steps_per_epoch)
         output_shape = tuple(int(d) for d in net.outputs[0].shape[1:])
         categorical = task.name == "classification" and output_shape[-1] > 1 and (soft_labels or config.label_smoothing)
         net.compile(

@@ -27,7 +27,7 @@ from pipelines import augment as augment_lib
 from pipelines import optim
 from pipelines.input_pipeline import make_tf_dataset
 from pipelines.tasks import get_task
-from pipelines.train import TrainConfig, build_model, normalization_statistics, resolve_jit
+from pipelines.train import TrainConfig, build_model, make_optimizer_for, normalization_statistics, resolve_jit
 
 
 def _accepts(builder, argument):
@@ -113,16 +113,7 @@ class FoldTrainer:
         if self._augments(config):
             soft_labels = bool(getattr(augment_lib, "augmentation_produces_soft_labels", lambda c: False)(config.augment))
         steps_per_epoch = max(1, math.ceil(steps_reference / config.batch_size))
-        optimizer = optim.make_optimizer(
-            config.optimizer,
-            config.learning_rate,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay or None,
-            clipnorm=config.clipnorm,
-            schedule=config.schedule if config.schedule not in ("step", "plateau") else None,
-            steps_per_epoch=steps_per_epoch,
-            epochs=config.epochs,
-        )
+        optimizer = make_optimizer_for(config, steps_per_epoch)
         output_shape = tuple(int(d) for d in net.outputs[0].shape[1:])
         categorical = bool(self.task.name == "classification" and output_shape[-1] > 1 and (soft_labels or config.label_smoothing))
         net.compile(
