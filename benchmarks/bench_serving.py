@@ -246,11 +246,26 @@ def bench_batching(repo, model, shape, clients, total, rounds=4):
             server.stop()
     batched, unbatched = throughput["dynamic batching (max 32)"], throughput["unbatched (max batch 1)"]
     ratios = [b / u for b, u in zip(batched, unbatched)]
+    ceiling = _runtime_ceiling(repo / model / "1" / "model.onnx", x[:, 0], rounds)
     print(f"\n[batching] {model}, {clients} concurrent clients, {rounds} alternating rounds of {per_client * clients} requests per mode")
     print(f"  {'unbatched (max batch 1)':32s} {statistics.median(unbatched):8.1f} req/s (median of rounds)")
     print(f"  {'dynamic batching (max 32)':32s} {statistics.median(batched):8.1f} req/s   mean batch {mean_batch:.1f}")
+    print(
+        f"  runtime ceiling: raw session.run {ceiling['b1']:.1f} images/s at batch 1, {ceiling['bN']:.1f} at batch {len(x)}: "
+        f"batching can gain at most {ceiling['bN'] / ceiling['b1']:.2f}x on this hardware"
+    )
     print(f"  RATIO batched/unbatched = {statistics.median(ratios):.2f} (median of per-round ratios {[round(r, 2) for r in ratios]}; goal >= 3)")
     return statistics.median(ratios)
+
+
+def _runtime_ceiling(path, x, rounds):
+    """Images/s of raw ONNX Runtime at batch 1 and at batch len(x), alternating: the most any batching
+    server could gain on this machine is their ratio (on a CPU a convnet's batch-1 call already keeps
+    the cores busy; on a GPU it does not, which is where batching pays)."""
+    session = _raw_session(path, spinning=False)
+    single, batch = x[:1], x
+    _, per_round = _blocks({"b1": lambda: session.run(None, {"input": single}), "bN": lambda: session.run(None, {"input": batch})}, rounds, 5)
+    return {"b1": statistics.median(1 / r["b1"] for r in per_round), "bN": statistics.median(len(x) / r["bN"] for r in per_round)}
 
 
 # --- 3. fuzzing from the OpenAPI document ------------------------------------------------------
