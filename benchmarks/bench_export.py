@@ -102,6 +102,7 @@ def int8_variants(run_dir, per_tensor, seeds=CALIBRATION_SEEDS):
 def measure(model, root, batch_size, progress=print):
     from export.bench import bench_run, print_table
     from export.formats import load_artifact
+    from export.tflite import size_breakdown
     from export.run_export import held_out
     from pipelines.train import Run
 
@@ -113,6 +114,7 @@ def measure(model, root, batch_size, progress=print):
     best = max(exported, key=lambda row: row["speedup"]["1"])
     fp32 = rows["tflite"]
     summary = {
+        "fp32_size_breakdown": size_breakdown(Path(run_dir) / "export" / "model.tflite"),
         "model": model,
         "run": str(run_dir),
         "keras_metric": rows["keras predict"]["metric"],
@@ -140,6 +142,7 @@ def measure(model, root, batch_size, progress=print):
             "num_examples": variants[0][1]["metric"]["num_examples"],
         }
         out = variants[0][0]
+        entry["size_breakdown"] = size_breakdown(out / "model_int8.tflite")
         entry["latency_ratio_to_fp32"] = _latency_ratio(load_artifact(out, "tflite_int8"), load_artifact(Path(run_dir) / "export", "tflite"), x, batch_size)
         summary["int8"][label] = entry
     return summary
@@ -180,6 +183,17 @@ def render_summary(summaries):
                 f"| {s['model']} | {label} | {e['verified']} | {e['size_ratio']:.3f} | {e['metric_keras']:.4f} → {int8} (n={e['num_examples']}) | "
                 f"{e['mean_drop_points']:+.2f} / {e['worst_drop_points']:+.2f} | {e['latency_ratio_to_fp32']['1']:.2f} | {e['latency_ratio_to_fp32']['N']:.2f} |"
             )
+    lines += [
+        "",
+        "Where the bytes go (`export.tflite.size_breakdown`), KiB:",
+        "",
+        "| model | artifact | total | float32 weights | int8 weights | int32 (biases) | quantization parameters | other |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in summaries:
+        for label, sizes in (("fp32", s["fp32_size_breakdown"]), *((f"int8 {k}", e["size_breakdown"]) for k, e in s["int8"].items())):
+            cells = [sizes.get(key, 0) / 1024 for key in ("total", "weights_float32", "weights_int8", "weights_int32", "quantization_parameters", "other")]
+            lines.append(f"| {s['model']} | {label} | " + " | ".join(f"{c:,.1f}" for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

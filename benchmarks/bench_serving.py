@@ -7,7 +7,14 @@
    tensors, one keep-alive connection) vs ONNX Runtime `session.run` on the same `model.onnx` in
    this process, interleaved so machine noise hits both alike. Goal: ratio <= 1.15.
 2. batching: requests/s with 32 concurrent clients, dynamic batching on (max batch 32) vs off
-   (max batch 1), same server code and artifact. Goal: ratio >= 3.
+   (max batch 1), same server code and artifact. Goal: ratio >= 3. Three models, because what
+   batching can gain depends on where a batch-1 call spends its time, and each is printed beside
+   its runtime ceiling (raw session.run images/s at batch 32 over batch 1):
+   - the conv model (compute-bound: on a CPU one image already keeps the cores busy);
+   - LeNet-5 (tiny: the HTTP request, not the model, is the cost);
+   - a memory-bound model, the registry's mlp at the size of AlexNet's classifier head
+     (3072-4096-4096-1000, 33.6 M weights): a batch-1 call streams all weights from memory for one
+     row, a batch of 32 streams them once for 32 rows. This is where batching pays on a CPU.
 3. fuzz: schemathesis generates requests from the server's own /openapi.json (valid and invalid,
    random and real model names); counts 5xx answers. Goal: >= 1,000 requests, no 5xx.
 4. soak: mixed valid and invalid traffic from 8 clients for a bounded time and count; server RSS
@@ -39,13 +46,14 @@ import numpy as np  # noqa: E402
 from serving.process import ServerProcess  # noqa: E402
 
 HOST = "127.0.0.1"
+DENSE_INPUT = 3072  # a flattened 32×32×3 image
 
 
 # --- fixtures: exported models laid out as a repository ------------------------------------------
 
 
 def build_repository(root, size):
-    """root/<conv model>/1 (ONNX) and root/lenet5/1 (tiny, all formats); root/bench.json names them."""
+    """root/<conv model>/1 and root/mlp/1 (ONNX), root/lenet5/1 (tiny, all formats); root/bench.json names the conv model."""
     import keras
 
     import architectures
@@ -62,6 +70,9 @@ def build_repository(root, size):
         model = keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3), classes=1000)
         source = "keras.applications.MobileNetV2 (random weights)"
     export.export_model(model, root / name / "1", formats=["onnx"], metadata={"task": "classification"}, strict=True)
+    # The memory-bound case: 134 MB of fp32 weights, all read for every call whatever its batch.
+    dense = architectures.create_model("mlp", input_shape=(DENSE_INPUT,), hidden_units=[4096, 4096], num_classes=1000)
+    export.export_model(dense, root / "mlp" / "1", formats=["onnx"], metadata={"task": "classification"}, strict=True)
     tiny = architectures.create_model("lenet5", config="tiny")
     export.export_model(tiny, root / "lenet5" / "1", formats="all", metadata={"task": "classification", "labels": ["a", "b", "c", "d"]}, strict=True)
     shape = [int(d) for d in model.inputs[0].shape[1:]]
@@ -421,6 +432,7 @@ def main():
         if "batching" in only:
             bench_batching(repo, model, shape, args.clients, args.batching_requests)
             bench_batching(repo, "lenet5", (32, 32, 1), args.clients, 16 * args.batching_requests)  # a small model too
+            bench_batching(repo, "mlp", (DENSE_INPUT,), args.clients, 4 * args.batching_requests)  # memory-bound
         if "fuzz" in only:
             bench_fuzz(repo, args.fuzz_requests)
         if "soak" in only:

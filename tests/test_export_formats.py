@@ -232,3 +232,27 @@ def test_interrupted_savedmodel_publish_never_pairs_old_and_new_files(model, tmp
         export_model(model, out, ["savedmodel"], sample_inputs=data(4, 1))
     assert not (out / "saved_model.pb").exists()  # absent, never half old and half new
     assert sorted(os.listdir(tmp_path)) == ["export"] and not [p for p in os.listdir(out) if p.startswith(".")]
+
+
+def test_size_breakdown_accounts_for_every_byte_and_the_per_channel_parameters(model, exported, tmp_path):
+    out, _, x = exported
+    kernels = sum(int(np.prod(layer.kernel.shape)) for layer in model.layers if hasattr(layer, "kernel"))
+    biases = sum(int(np.prod(layer.bias.shape)) for layer in model.layers if getattr(layer, "bias", None) is not None)
+    fp32 = tflite_formats.size_breakdown(out / "model.tflite")
+    per_channel = tflite_formats.size_breakdown(out / "model_int8.tflite")
+    # The microcontroller test's configuration (int8 I/O adds two tensors' parameters, nothing per channel).
+    options = {"int8_io": True, "int8_per_tensor": True, "calibration_samples": 32}
+    (result,) = export_model(model, tmp_path, ["tflite_int8"], sample_inputs=data(64, seed=5), options=options, metadata={"task": "classification"})
+    assert result.verified, result.error
+    per_tensor = tflite_formats.size_breakdown(tmp_path / "model_int8.tflite")
+    for breakdown in (fp32, per_channel, per_tensor):
+        assert sum(v for k, v in breakdown.items() if k != "total") == breakdown["total"] and breakdown["other"] > 0
+    # The converter may fold constants (all-zero biases), so kernels bound it from below.
+    assert 4 * kernels <= fp32["weights_float32"] < 4 * (kernels + biases) + 64
+    # Full integer: int8 kernels, int32 biases, one scale and zero point per output channel or per tensor.
+    assert per_channel["weights_int8"] == per_tensor["weights_int8"] == kernels
+    assert 0 < per_channel["weights_int32"] <= 4 * biases + 64
+    # 12 bytes (float32 scale, int64 zero point) per output channel of each of the 3 weight tensors,
+    # where per-tensor pays 12 bytes per tensor.
+    output_channels = sum(int(layer.kernel.shape[-1]) for layer in model.layers if hasattr(layer, "kernel"))
+    assert per_channel["quantization_parameters"] - per_tensor["quantization_parameters"] >= 12 * (output_channels - 3)
