@@ -1,7 +1,7 @@
 """Export benchmark: every format against Keras `model.predict`, side by side in one process, and
 the export goals as measured ratios.
 
-    python benchmarks/bench_export.py [--root runs/bench-export] [--models lenet5,mobilenet_v2]
+    python benchmarks/bench_export.py [--root runs/bench-export] [--models lenet5,mobilenet_v2] [--run MODEL=RUN_DIR]
 
 Trains (once; later calls reuse the run) the demo model, LeNet-5 on digits with the demo recipe,
 and MobileNet-V2 (canonical width 1.0) on shapes-10 at 32×32; exports every format with
@@ -25,22 +25,30 @@ MODELS = {
     "lenet5": ("digits", None),  # the demo recipe (deepzoo/demo.py)
     # The canonical width (alpha 1.0, 2.2 M parameters) at shapes-10's 32×32: a real MobileNet-V2's
     # weights, trained for minutes on a CPU, with bench_quality.py's recipe (1,000 images per class,
-    # batch 32, Adam 2e-3 with cosine decay; BatchNorm momentum adapted to the run's length by train()).
+    # batch 64, Adam 1e-3 with cosine decay; BatchNorm momentum adapted to the run's length by train()).
+    # `--run mobilenet_v2=DIR` uses a run trained elsewhere instead (e.g. bench_quality.py's α = 0.5).
     # Early stopping is off so every run trains the same number of epochs; the statistics are
     # re-estimated on one large training batch afterwards ("precise BN") all the same.
     "mobilenet_v2": (
         "shapes10",
-        dict(data_options={"num_per_class": 1000}, augment={"translate": 0.1, "zoom": 0.1}, epochs=30, batch_size=32,
-             optimizer="adam", learning_rate=2e-3, schedule="cosine", early_stopping_patience=0),
+        dict(data_options={"num_per_class": 1000}, augment={"translate": 0.1, "zoom": 0.1}, epochs=30, batch_size=64,
+             optimizer="adam", learning_rate=1e-3, schedule="cosine", early_stopping_patience=0),
     ),
 }
 GOALS = {"speedup_b1": 15.0, "int8_size_ratio": 0.27, "int8_metric_drop_points": 1.0}
 
 
-def ensure_run(model, root, progress=print):
+def ensure_run(model, root, progress=print, run_dir=None):
+    """The run to export: `run_dir` when given (trained elsewhere), else ROOT/<model>-<data>,
+    trained here once with the recipe above."""
     from deepzoo.demo import DEMO_RECIPE
     from pipelines.train import train
 
+    if run_dir is not None:
+        if not (Path(run_dir) / "model.keras").is_file():
+            raise SystemExit(f"--run {model}={run_dir}: no model.keras there (a finished training run is expected)")
+        progress(f"{model}: using the run {run_dir}")
+        return Path(run_dir)
     data, recipe = MODELS[model]
     run_dir = Path(root) / f"{model}-{data}"
     if (run_dir / "model.keras").is_file():
@@ -99,14 +107,14 @@ def int8_variants(run_dir, per_tensor, seeds=CALIBRATION_SEEDS):
     return variants
 
 
-def measure(model, root, batch_size, progress=print):
+def measure(model, root, batch_size, progress=print, run_dir=None):
     from export.bench import bench_run, print_table
     from export.formats import load_artifact
     from export.tflite import size_breakdown
     from export.run_export import held_out
     from pipelines.train import Run
 
-    run_dir = ensure_run(model, root, progress)
+    run_dir = ensure_run(model, root, progress, run_dir)
     report = bench_run(run_dir, formats="all", batch_size=batch_size, progress=None)
     print_table(report, progress)
     rows = {row["name"]: row for row in report["rows"]}
@@ -205,14 +213,18 @@ def main(argv=None):
     parser.add_argument("--root", default="runs/bench-export")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--run", action="append", default=[], metavar="MODEL=RUN_DIR", help="export this finished run instead of training MODEL here")
     args = parser.parse_args(argv)
     models = args.models.split(",")
+    runs = dict(item.split("=", 1) for item in args.run if "=" in item)
+    if len(runs) != len(args.run) or not set(runs) <= set(models):
+        parser.error(f"--run: expected MODEL=RUN_DIR with MODEL among --models {models}. Received: {args.run}")
     for model in models:
         if model not in MODELS:
             parser.error(f"--models: {model!r} has no recipe here. Expected some of {sorted(MODELS)}")
         if model not in architectures.list_models():
             parser.error(f"--models: {model!r} is not registered")
-    summaries = [measure(model, args.root, args.batch) for model in models]
+    summaries = [measure(model, args.root, args.batch, run_dir=runs.get(model)) for model in models]
     markdown = render_summary(summaries)
     print(markdown)
     root = Path(args.root)

@@ -108,7 +108,9 @@ register(
         task="classification",
         builder=NetworkInNetwork,
         canonical_config=dict(variant="cifar10", input_shape=(32, 32, 3), num_classes=10),
-        tiny_config=dict(variant="cifar10", input_shape=(32, 32, 3), num_classes=4, width_multiplier=0.0625),
+        # No dropout in the tiny net: with 4 class maps behind a ReLU, unseeded dropout masks made the
+        # sweep's "loss falls" check flaky (ln 4 -> ln 4 in 1 of 2 conformance runs).
+        tiny_config=dict(variant="cifar10", input_shape=(32, 32, 3), num_classes=4, width_multiplier=0.0625, dropout=0.0),
         reference_params=966_986,
         reference_source="B (CIFAR-10 model)",
         paper="Lin, Chen & Yan 2014, ICLR",
