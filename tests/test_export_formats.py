@@ -235,7 +235,7 @@ def test_interrupted_savedmodel_publish_never_pairs_old_and_new_files(model, tmp
 
 
 def test_size_breakdown_accounts_for_every_byte_and_the_per_channel_parameters(model, exported, tmp_path):
-    out, _, x = exported
+    out, _, _ = exported
     kernels = sum(int(np.prod(layer.kernel.shape)) for layer in model.layers if hasattr(layer, "kernel"))
     biases = sum(int(np.prod(layer.bias.shape)) for layer in model.layers if getattr(layer, "bias", None) is not None)
     fp32 = tflite_formats.size_breakdown(out / "model.tflite")
