@@ -14,6 +14,7 @@ A run directory holds everything needed to re-evaluate, export or resume the run
     curves.png           training curves; confusion_matrix.png for classification
     tensorboard/         TensorBoard logs
     backup/              BackupAndRestore state while training: a killed run resumes from it
+                         (written then renamed, so a kill mid-write cannot corrupt it)
 
 The test split is never seen during training: early stopping and checkpoints watch a validation
 split carved out of the training portion. Normalisation statistics come from the training
@@ -322,11 +323,13 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
     val_ds = make_tf_dataset(x_val, to_targets(y_val), config.batch_size) if len(x_val) else None
 
     monitor, mode = task.monitor if val_ds is not None else ("loss", "min")
+    from pipelines.checkpoints import AtomicBackupAndRestore, AtomicModelCheckpoint
+
     best_path = run_dir / "checkpoints" / "best.keras"
     best_path.parent.mkdir(exist_ok=True)
     run_callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, mode=mode, save_best_only=True),
+        AtomicBackupAndRestore(str(run_dir / "backup")),
+        AtomicModelCheckpoint(str(best_path), monitor=monitor, mode=mode, save_best_only=True),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False, profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
