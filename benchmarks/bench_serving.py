@@ -5,7 +5,9 @@
 
 1. latency: p50 of one batch-1 inference served over loopback (Open Inference Protocol with binary
    tensors, one keep-alive connection) vs ONNX Runtime `session.run` on the same `model.onnx` in
-   this process, interleaved so machine noise hits both alike. Goal: ratio <= 1.15.
+   this process, interleaved so machine noise hits both alike. Goal: ratio <= 1.15. Interleaved
+   with them, the same client sends the same bytes to a bare uvicorn app that only reads them:
+   raw + that round trip is the floor any server on this HTTP stack could reach.
 2. batching: requests/s with 32 concurrent clients, dynamic batching on (max batch 32) vs off
    (max batch 1), same server code and artifact. Goal: ratio >= 3. Three models, because what
    batching can gain depends on where a batch-1 call spends its time, and each is printed beside
@@ -53,7 +55,7 @@ DENSE_INPUT = 3072  # a flattened 32×32×3 image
 
 
 def build_repository(root, size):
-    """root/<conv model>/1 and root/mlp/1 (ONNX), root/lenet5/1 (tiny, all formats); root/bench.json names the conv model."""
+    """root/<conv model>/1, root/trivial/1 and root/mlp/1 (ONNX), root/lenet5/1 (tiny, all formats); root/bench.json names the conv model."""
     import keras
 
     import architectures
@@ -73,6 +75,10 @@ def build_repository(root, size):
     # The memory-bound case: 134 MB of fp32 weights, all read for every call whatever its batch.
     dense = architectures.create_model("mlp", input_shape=(DENSE_INPUT,), hidden_units=[4096, 4096], num_classes=1000)
     export.export_model(dense, root / "mlp" / "1", formats=["onnx"], metadata={"task": "classification"}, strict=True)
+    # Same input and output bytes as the conv model, almost no compute: what serving itself costs.
+    inputs = keras.Input(model.inputs[0].shape[1:], name="input")
+    trivial = keras.Model(inputs, keras.layers.Dense(1000)(keras.layers.GlobalAveragePooling2D()(inputs)), name="trivial")
+    export.export_model(trivial, root / "trivial" / "1", formats=["onnx"], metadata={"task": "classification"}, strict=True)
     tiny = architectures.create_model("lenet5", config="tiny")
     export.export_model(tiny, root / "lenet5" / "1", formats="all", metadata={"task": "classification", "labels": ["a", "b", "c", "d"]}, strict=True)
     shape = [int(d) for d in model.inputs[0].shape[1:]]
@@ -157,6 +163,50 @@ def _blocks(calls, rounds, block):
     return times, rounds_medians
 
 
+def serve_bare_asgi(port, reply_bytes):
+    """The HTTP stack's own floor: the same uvicorn setup as `deepzoo serve` with an app that only
+    reads the request body and answers a fixed reply of the served reply's size."""
+    import uvicorn
+
+    reply = b"\0" * reply_bytes
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(reply)).encode())]})
+        await send({"type": "http.response.body", "body": reply})
+
+    uvicorn.run(app, host=HOST, port=port, log_config=None, access_log=False, server_header=False)
+
+
+class BareServer:
+    """`serve_bare_asgi` in a child process, for as long as the `with` block lasts."""
+
+    def __init__(self, reply_bytes):
+        import socket
+
+        with socket.socket() as probe:  # a free port; the child binds it a moment later
+            probe.bind((HOST, 0))
+            self.port = probe.getsockname()[1]
+        self.process = subprocess.Popen([sys.executable, __file__, "--bare-server", f"{self.port}:{reply_bytes}"])
+
+    def __enter__(self):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                http.client.HTTPConnection(HOST, self.port, timeout=1).connect()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the bare ASGI server did not start")
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
 def bench_latency(repo, model, shape, requests, block=10):
     """Served vs raw with the server's ONNX Runtime settings (intra-op spinning off), in alternating
     blocks so that each round's ratio compares calls made moments apart on a host whose load drifts.
@@ -165,13 +215,24 @@ def bench_latency(repo, model, shape, requests, block=10):
     x = np.random.default_rng(0).uniform(0, 1, (1, *shape)).astype(np.float32)
     path = repo / model / "1" / "model.onnx"
     raw = _raw_session(path, spinning=False)
+    raw_trivial = _raw_session(repo / "trivial" / "1" / "model.onnx", spinning=False)
     body, headers = infer_body(x)
     rounds = max(1, requests // block)
     with ServerProcess(repo, "--no-access-log") as server:
         client = Client(server.port)
         np.testing.assert_allclose(client.infer(model, body, headers), raw.run(["output"], {"input": x})[0], rtol=1e-4, atol=1e-5)
-        calls = {"raw session.run": lambda: raw.run(["output"], {"input": x}), "served": lambda: client.infer(model, body, headers)}
-        times, per_round = _blocks(calls, rounds, block)
+        reply_bytes = len(client.post(f"/v2/models/{model}/infer", body, headers)[2])
+        with BareServer(reply_bytes) as bare:
+            bare_client = Client(bare.port)
+            calls = {
+                "raw session.run": lambda: raw.run(["output"], {"input": x}),
+                "served": lambda: client.infer(model, body, headers),
+                "bare uvicorn, same bytes": lambda: bare_client.post("/", body, headers),
+                "raw session.run, trivial model": lambda: raw_trivial.run(["output"], {"input": x}),
+                "served, trivial model": lambda: client.infer("trivial", body, headers),
+            }
+            times, per_round = _blocks(calls, rounds, block)
+            bare_client.close()
         client.close()
         triton = _tritonclient_latency(server.port, model, x, requests // 2)
     default = _raw_session(path, spinning=True)
@@ -185,6 +246,14 @@ def bench_latency(repo, model, shape, requests, block=10):
     if triton is not None:
         print(f"  {'served via tritonclient p50':32s} {triton * 1e3:8.3f} ms")
     print(f"  RATIO served/raw = {ratio:.3f} (median of per-round ratios, quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}; goal <= 1.15)")
+    floor = statistics.median((m["raw session.run"] + m["bare uvicorn, same bytes"]) / m["raw session.run"] for m in per_round)
+    print(f"  floor (raw + bare uvicorn round trip of the same bytes)/raw = {floor:.3f}: no server on this HTTP stack can do better here")
+    p50 = {name: statistics.median(values) * 1e3 for name, values in times.items()}
+    transport = p50["bare uvicorn, same bytes"]
+    server = p50["served, trivial model"] - p50["raw session.run, trivial model"] - transport
+    rest = p50["served"] - p50["raw session.run"] - transport - server
+    print(f"  where served - raw = {p50['served'] - p50['raw session.run']:.3f} ms goes: HTTP transport {transport:.3f} (bare uvicorn), "
+          f"server code {server:.3f} (trivial model served - its raw run - transport), the rest {rest:.3f} (only with the real model)")
     return ratio
 
 
@@ -419,7 +488,11 @@ def main():
     parser.add_argument("--soak-seconds", type=float, default=120.0)
     parser.add_argument("--soak-max-requests", type=int, default=200_000)
     parser.add_argument("--build", metavar="DIR", help=argparse.SUPPRESS)  # internal: export step
+    parser.add_argument("--bare-server", metavar="PORT:BYTES", help=argparse.SUPPRESS)  # internal: latency floor
     args = parser.parse_args()
+    if args.bare_server:
+        port, reply_bytes = map(int, args.bare_server.split(":"))
+        return serve_bare_asgi(port, reply_bytes)
     if args.build:
         return build_repository(Path(args.build), args.size)
     only = set(args.only.split(","))
