@@ -1,6 +1,6 @@
 """Quality evidence: reduced-width classification CNNs trained on shapes-10 on this machine's CPU.
 
-    python benchmarks/bench_quality.py [--models resnet18,vgg11,mobilenet_v2,efficientnet_b0] [--epochs 40] [--num-per-class 1000]
+    python benchmarks/bench_quality.py [--models resnet18,vgg11,mobilenet_v2,efficientnet_b0] [--epochs N] [--num-per-class 1000]
 
 Each model is built at reduced width from its registry entry (the overrides below), trained through
 the ordinary `pipelines.train.train` path (tf.data, augmentation, early stopping on a validation
@@ -34,9 +34,16 @@ REDUCED = {
 # by layer and it stayed at chance (loss ln 10) for 40 epochs; He init left chance by epoch 3 (He et
 # al. 2015 train plain VGG-style nets from scratch this way; the VGG paper initialised its deeper
 # nets from configuration A). The patience rides out the slow starts.
-RECIPE = dict(optimizer="adam", learning_rate=1e-3, schedule="cosine", batch_size=64,
+# MobileNet-V2 and EfficientNet-B0 were still underfitting after 40 epochs (training accuracy close
+# to validation and rising when the rate reached zero: 0.884 / 0.836); 80 epochs gave 0.984 / 0.966.
+RECIPE = dict(optimizer="adam", learning_rate=1e-3, schedule="cosine", batch_size=64, epochs=40,
               augment={"translate": 0.1, "zoom": 0.1}, early_stopping_patience=8)
-RECIPE_OVERRIDES = {"resnet18": {"learning_rate": 2e-3}, "vgg11": {"initializer": "he_normal"}}
+RECIPE_OVERRIDES = {
+    "resnet18": {"learning_rate": 2e-3},
+    "vgg11": {"initializer": "he_normal"},
+    "mobilenet_v2": {"epochs": 80},
+    "efficientnet_b0": {"epochs": 80},
+}
 
 
 def save_rows(out, rows):
@@ -55,7 +62,7 @@ def save_rows(out, rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(REDUCED))
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=None, help="for every model (default: each model's recipe, 40 or 80)")
     parser.add_argument("--num-per-class", type=int, default=1000)
     parser.add_argument("--out", default="runs/bench-quality")
     args = parser.parse_args()
@@ -68,15 +75,18 @@ def main():
         overrides = dict(REDUCED.get(name, {}))
         accepted = architectures.registry.constructor_arguments(architectures.get_spec(name))
         overrides = {k: v for k, v in overrides.items() if k in accepted}
+        recipe = {**RECIPE, **RECIPE_OVERRIDES.get(name, {})}
+        if args.epochs is not None:
+            recipe["epochs"] = args.epochs
         started = time.perf_counter()
         result = train(
-            name, "shapes10", run_dir=Path(args.out) / "runs" / name, epochs=args.epochs,
+            name, "shapes10", run_dir=Path(args.out) / "runs" / name,
             data_options={"num_per_class": args.num_per_class, "image_size": 32},
-            model_overrides=overrides, progress=None, **{**RECIPE, **RECIPE_OVERRIDES.get(name, {})},
+            model_overrides=overrides, progress=None, **recipe,
         )
         seconds = time.perf_counter() - started
         params = result.model.count_params()
-        rows.append({"model": name, "overrides": overrides, "recipe": {**RECIPE, **RECIPE_OVERRIDES.get(name, {})}, "params": params, "accuracy": result.metrics["accuracy"],
+        rows.append({"model": name, "overrides": overrides, "recipe": recipe, "params": params, "accuracy": result.metrics["accuracy"],
                      "macro_f1": result.metrics["macro_f1"], "epochs": result.metrics["epochs_run"], "seconds": seconds})
         print(f"{name:<16} params {params:>9,}  hold-out accuracy {result.metrics['accuracy']:.3f}  "
               f"macro F1 {result.metrics['macro_f1']:.3f}  {result.metrics['epochs_run']} epochs  {seconds:.0f}s", flush=True)
