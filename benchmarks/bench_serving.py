@@ -194,13 +194,17 @@ class BareServer:
 
     def __enter__(self):
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.process.poll() is None:
+            connection = http.client.HTTPConnection(HOST, self.port, timeout=1)
             try:
-                http.client.HTTPConnection(HOST, self.port, timeout=1).connect()
+                connection.connect()
                 return self
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("the bare ASGI server did not start")
+            finally:
+                connection.close()
+        self.process.kill()
+        raise RuntimeError(f"the bare ASGI server did not start on port {self.port}")
 
     def __exit__(self, *exc):
         self.process.terminate()

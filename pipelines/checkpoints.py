@@ -23,7 +23,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` whose weights and epoch counter are each replaced in one rename.
 
     Weights are renamed in before the epoch counter, so a kill between the two resumes with the
-    newer weights and repeats at most one epoch; it never skips one.
+    newer weights and repeats at most one epoch; it never skips one. Keras' `double_checkpoint`
+    (a `.bkp` copy to fall back on when the latest file is corrupt) is not needed, and not written.
     """
 
     def on_train_begin(self, logs=None):

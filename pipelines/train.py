@@ -274,6 +274,8 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
     """
     import keras
 
+    from pipelines.checkpoints import AtomicBackupAndRestore, AtomicModelCheckpoint
+
     config = TrainConfig(model=model, data=data, **options)
     optim.check_optimizer(config.optimizer, config.optimizer_options)  # fail before loading data
     # First: multi-worker collectives must be configured before any other TensorFlow op.
@@ -323,8 +325,6 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
     val_ds = make_tf_dataset(x_val, to_targets(y_val), config.batch_size) if len(x_val) else None
 
     monitor, mode = task.monitor if val_ds is not None else ("loss", "min")
-    from pipelines.checkpoints import AtomicBackupAndRestore, AtomicModelCheckpoint
-
     best_path = run_dir / "checkpoints" / "best.keras"
     best_path.parent.mkdir(exist_ok=True)
     run_callbacks = [
