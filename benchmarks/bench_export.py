@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 MODELS = {
     "lenet5": ("digits", None),  # the demo recipe (deepzoo/demo.py)
     # The canonical width (alpha 1.0, 2.2 M parameters) at shapes-10's 32×32: a real MobileNet-V2's
-    # weights, trained for minutes on a CPU, with bench_quality.py's recipe (1,000 images per class,
+    # weights, trained for minutes on a CPU, with bench_quality.py's optimiser settings (1,000 images per class,
     # batch 64, Adam 1e-3 with cosine decay; BatchNorm momentum adapted to the run's length by train()).
     # `--run mobilenet_v2=DIR` uses a run trained elsewhere instead (e.g. bench_quality.py's α = 0.5).
     # Early stopping is off so every run trains the same number of epochs; the statistics are

@@ -90,10 +90,9 @@ def main():
                      "macro_f1": result.metrics["macro_f1"], "epochs": result.metrics["epochs_run"], "seconds": seconds})
         print(f"{name:<16} params {params:>9,}  hold-out accuracy {result.metrics['accuracy']:.3f}  "
               f"macro F1 {result.metrics['macro_f1']:.3f}  {result.metrics['epochs_run']} epochs  {seconds:.0f}s", flush=True)
-        save_rows(Path(args.out), rows)  # after every model: an interrupted run keeps what finished
+        all_rows = save_rows(Path(args.out), rows)  # after every model: an interrupted run keeps what finished
 
-    out = Path(args.out)
-    rows = save_rows(out, rows)
+    out, rows = Path(args.out), all_rows
     import matplotlib
 
     matplotlib.use("Agg")
