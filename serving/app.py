@@ -127,7 +127,7 @@ def error_response(status_code, message):
 
 
 def record_inference(state, served, outcome):
-    state.metrics.inferences.labels(served.model, served.version, outcome).inc()
+    state.metrics.child(state.metrics.inferences, served.model, served.version, outcome).inc()
 
 
 def state_of(request):

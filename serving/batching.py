@@ -41,6 +41,11 @@ class DynamicBatcher:
         self.max_queue_delay_s = float(max_queue_delay_s)
         self.metrics = metrics
         self.labels = labels
+        if metrics is not None:  # bound once: label lookups cost more than the updates
+            self._depth_metric = metrics.child(metrics.queue_depth, *labels)
+            self._batch_metric = metrics.child(metrics.batch_size, *labels)
+            self._compute_metric = metrics.child(metrics.compute_seconds, *labels)
+            self._wait_metric = metrics.child(metrics.queue_wait_seconds, *labels)
         self._queue = collections.deque()
         self._arrived = asyncio.Event()
         self._flushing = False
@@ -190,16 +195,15 @@ class DynamicBatcher:
 
     def _gauge(self, depth):
         if self.metrics is not None:
-            self.metrics.queue_depth.labels(*self.labels).set(depth)
+            self._depth_metric.set(depth)
 
     def _observe(self, batch, rows, started):
         if self.metrics is None:
             return
-        self.metrics.batch_size.labels(*self.labels).observe(rows)
-        self.metrics.compute_seconds.labels(*self.labels).observe(time.monotonic() - started)
-        wait = self.metrics.queue_wait_seconds.labels(*self.labels)
+        self._batch_metric.observe(rows)
+        self._compute_metric.observe(time.monotonic() - started)
         for request in batch:
-            wait.observe(started - request.enqueued)
+            self._wait_metric.observe(started - request.enqueued)
 
 
 def _run_batch(runtime, feeds_list, rows_list, max_batch_size):

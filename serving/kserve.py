@@ -71,17 +71,14 @@ INFER_REQUEST_SCHEMA = {
 # --- health and metadata ------------------------------------------------------------------------
 
 
-@router.get("/v2/health/live", summary="Server live", operation_id="v2_live")
 async def server_live():
     return Response(status_code=200)
 
 
-@router.get("/v2/health/ready", summary="Server ready (every model loaded, not shutting down)", operation_id="v2_ready")
 async def server_ready(request: Request):
     return Response(status_code=200 if state_of(request).ready else 400)
 
 
-@router.get("/v2", summary="Server metadata", operation_id="v2_server_metadata")
 async def server_metadata():
     return json_response({"name": SERVER_NAME, "version": deepzoo.__version__, "extensions": EXTENSIONS})
 
@@ -312,7 +309,11 @@ def _bytes_tensor(array):
     return b"".join(struct.pack("<I", len(item)) + item for item in array.ravel())
 
 
+# Routes are tried in registration order, so inference, nearly every request, is registered first.
+add_model_routes(router, "/v2/models", "/infer", _infer, "POST", "Inference", openapi_extra=json_body(INFER_REQUEST_SCHEMA))
+router.add_api_route("/v2/health/live", server_live, methods=["GET"], summary="Server live", operation_id="v2_live")
+router.add_api_route("/v2/health/ready", server_ready, methods=["GET"], summary="Server ready (every model loaded, not shutting down)", operation_id="v2_ready")
+router.add_api_route("/v2", server_metadata, methods=["GET"], summary="Server metadata", operation_id="v2_server_metadata")
 add_model_routes(router, "/v2/models", "", _model_metadata, "GET", "Model metadata")
 add_model_routes(router, "/v2/models", "/ready", _model_ready, "GET", "Model ready")
 add_model_routes(router, "/v2/models", "/config", _model_config, "GET", "Model configuration (Triton extension)")
-add_model_routes(router, "/v2/models", "/infer", _infer, "POST", "Inference", openapi_extra=json_body(INFER_REQUEST_SCHEMA))

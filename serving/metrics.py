@@ -29,6 +29,17 @@ class Metrics:
         self.queue_depth = Gauge("deepzoo_queue_depth", "Requests waiting to be batched.", model, registry=self.registry)
         self.queue_wait_seconds = Histogram("deepzoo_queue_wait_seconds", "Time from queueing to batch start.", model, buckets=LATENCY_BUCKETS, registry=self.registry)
         self.compute_seconds = Histogram("deepzoo_inference_duration_seconds", "Runtime execution time per batch.", model, buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._children = {}
+
+    def child(self, metric, *labels):
+        """`metric.labels(*labels)`, looked up once: prometheus_client validates and locks on every
+        `labels()` call, which cost more per request than the updates themselves. The cache holds no
+        more entries than the metrics' own label sets."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
 
 class ObservabilityMiddleware:
@@ -57,8 +68,8 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
             method = scope.get("method", "")
-            self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.request_seconds.labels(route, method).observe(elapsed)
+            self.metrics.child(self.metrics.requests, route, method, str(status)).inc()
+            self.metrics.child(self.metrics.request_seconds, route, method).observe(elapsed)
             if self.access_log:
                 client = scope.get("client") or ("", 0)
                 log.info(

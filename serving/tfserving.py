@@ -220,7 +220,8 @@ async def _classify(request, model_name, model_version):
     return await _run(request, model_name, model_version, _decode_classify, _encode_classify)
 
 
-add_model_routes(router, "/v1/models", "", _status, "GET", "Model status")
-add_model_routes(router, "/v1/models", "/metadata", _metadata, "GET", "Model metadata")
+# Routes are tried in registration order: the inference routes first.
 add_model_routes(router, "/v1/models", ":predict", _predict, "POST", "Predict", openapi_extra=json_body(PREDICT_SCHEMA))
 add_model_routes(router, "/v1/models", ":classify", _classify, "POST", "Classify", openapi_extra=json_body(CLASSIFY_SCHEMA))
+add_model_routes(router, "/v1/models", "", _status, "GET", "Model status")
+add_model_routes(router, "/v1/models", "/metadata", _metadata, "GET", "Model metadata")
