@@ -133,15 +133,17 @@ class Client:
 # --- 1. latency --------------------------------------------------------------------------------
 
 
-def _raw_session(path, spinning):
+def _raw_session(path, server_options=False):
+    """A plain ONNX Runtime session on `path`: the library's defaults (what a user would time), or
+    with the server's one change to them (`serving.runtimes.INTRA_OP_SPIN_US`)."""
     import onnxruntime as ort
 
-    from serving.runtimes import onnx_providers
+    from serving.runtimes import INTRA_OP_SPIN_US, onnx_providers
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    if not spinning:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if server_options:
+        options.add_session_config_entry("session.intra_op.spin_duration_us", str(INTRA_OP_SPIN_US))
     return ort.InferenceSession(str(path), sess_options=options, providers=onnx_providers())
 
 
@@ -212,14 +214,17 @@ class BareServer:
 
 
 def bench_latency(repo, model, shape, requests, block=10):
-    """Served vs raw with the server's ONNX Runtime settings (intra-op spinning off), in alternating
-    blocks so that each round's ratio compares calls made moments apart on a host whose load drifts.
-    Raw with ONNX Runtime's defaults (spinning on) is timed afterwards on its own: its spinning
-    threads would otherwise slow whatever runs right after them."""
+    """Served vs raw `session.run`, in alternating blocks so that each round's ratio compares calls
+    made moments apart on a host whose load drifts.
+
+    Raw runs with the server's session options (ONNX Runtime's defaults, except that idle workers
+    spin for INTRA_OP_SPIN_US after a run, not tens of ms). With the defaults, the workers left
+    spinning would slow whatever runs after them, so the defaults are timed afterwards on their own
+    and printed beside it: back to back, the two run equally fast."""
     x = np.random.default_rng(0).uniform(0, 1, (1, *shape)).astype(np.float32)
     path = repo / model / "1" / "model.onnx"
-    raw = _raw_session(path, spinning=False)
-    raw_trivial = _raw_session(repo / "trivial" / "1" / "model.onnx", spinning=False)
+    raw = _raw_session(path, server_options=True)
+    raw_trivial = _raw_session(repo / "trivial" / "1" / "model.onnx", server_options=True)
     body, headers = infer_body(x)
     rounds = max(1, requests // block)
     with ServerProcess(repo, "--no-access-log") as server:
@@ -239,16 +244,16 @@ def bench_latency(repo, model, shape, requests, block=10):
             bare_client.close()
         client.close()
         triton = _tritonclient_latency(server.port, model, x, requests // 2)
-    default = _raw_session(path, spinning=True)
+    default = _raw_session(path)
     default_times, _ = _blocks({"raw (ONNX Runtime defaults)": lambda: default.run(["output"], {"input": x})}, rounds, block)
     ratios = sorted(m["served"] / m["raw session.run"] for m in per_round)
     ratio = statistics.median(ratios)
     quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratio, ratio, ratio]
     print(f"\n[latency] {model}, batch 1, {len(times['served'])} timed calls per side in {rounds} alternating rounds, providers {raw.get_providers()}")
     for name, values in {**times, **default_times}.items():
-        print(f"  {name + ' p50':32s} {statistics.median(values) * 1e3:8.3f} ms")
+        print(f"  {name + ' p50':36s} {statistics.median(values) * 1e3:8.3f} ms")
     if triton is not None:
-        print(f"  {'served via tritonclient p50':32s} {triton * 1e3:8.3f} ms")
+        print(f"  {'served via tritonclient p50':36s} {triton * 1e3:8.3f} ms")
     print(f"  RATIO served/raw = {ratio:.3f} (median of per-round ratios, quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}; goal <= 1.15)")
     floor = statistics.median((m["raw session.run"] + m["bare uvicorn, same bytes"]) / m["raw session.run"] for m in per_round)
     print(f"  floor (raw + bare uvicorn round trip of the same bytes)/raw = {floor:.3f}: no server on this HTTP stack can do better here")
@@ -346,7 +351,7 @@ def _runtime_ceiling(path, x, rounds):
     """Images/s of raw ONNX Runtime at batch 1 and at batch len(x), alternating: the most any batching
     server could gain on this machine is their ratio (on a CPU a convnet's batch-1 call already keeps
     the cores busy; on a GPU it does not, which is where batching pays)."""
-    session = _raw_session(path, spinning=False)
+    session = _raw_session(path, server_options=True)
     single, batch = x[:1], x
     _, per_round = _blocks({"b1": lambda: session.run(None, {"input": single}), "bN": lambda: session.run(None, {"input": batch})}, rounds, 5)
     return {"b1": statistics.median(1 / r["b1"] for r in per_round), "bN": statistics.median(len(x) / r["bN"] for r in per_round)}

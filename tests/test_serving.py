@@ -328,6 +328,46 @@ def test_metrics_openapi_and_structured_logs(server):
     assert {e["model"] for e in logs if e.get("event") == "model_loaded"} == {"lenet", "lenet_tflite", "lenet_batched"}
 
 
+def test_metrics_count_each_request_in_its_own_series(server):
+    """The metric children are looked up once and reused: each update must still land in the series
+    of its own route, status and model, and in no other."""
+
+    def value(name, **labels):
+        return sum(s.value for s in _metric_samples(server, name) if all(s.labels.get(k) == v for k, v in labels.items()))
+
+    ready = {"route": "/v2/models/{model_name}/ready", "method": "GET"}
+    before = {
+        "ready 200": value("deepzoo_http_requests_total", **ready, code="200"),
+        "ready 404": value("deepzoo_http_requests_total", **ready, code="404"),
+        "lenet 2 success": value("deepzoo_inference_requests_total", model="lenet", version="2", outcome="success"),
+        "lenet 1 success": value("deepzoo_inference_requests_total", model="lenet", version="1", outcome="success"),
+        "lenet 2 batches": value("deepzoo_batch_size_count", model="lenet", version="2"),
+    }
+    for _ in range(3):
+        assert requests.get(server.url + "/v2/models/lenet/ready", timeout=TIMEOUT).status_code == 200
+    assert requests.get(server.url + "/v2/models/no_such_model/ready", timeout=TIMEOUT).status_code == 404
+    for _ in range(2):
+        assert requests.post(server.url + "/v2/models/lenet/infer", json=_v2(), timeout=TIMEOUT).status_code == 200
+    after = {
+        "ready 200": value("deepzoo_http_requests_total", **ready, code="200"),
+        "ready 404": value("deepzoo_http_requests_total", **ready, code="404"),
+        "lenet 2 success": value("deepzoo_inference_requests_total", model="lenet", version="2", outcome="success"),
+        "lenet 1 success": value("deepzoo_inference_requests_total", model="lenet", version="1", outcome="success"),
+        "lenet 2 batches": value("deepzoo_batch_size_count", model="lenet", version="2"),
+    }
+    assert {k: after[k] - before[k] for k in before} == {"ready 200": 3, "ready 404": 1, "lenet 2 success": 2, "lenet 1 success": 0, "lenet 2 batches": 2}
+
+
+def test_onnx_runtime_workers_stop_spinning_soon_after_a_run(export_dir):
+    # ONNX Runtime's default leaves idle workers spinning for tens of ms after each run, on the
+    # cores the event loop needs; the server keeps spinning inside a run and bounds it after.
+    from serving.runtimes import INTRA_OP_SPIN_US, OnnxRuntime
+
+    runtime = OnnxRuntime(export_dir / "model.onnx", {})
+    assert runtime.session.get_session_options().get_session_config_entry("session.intra_op.spin_duration_us") == str(INTRA_OP_SPIN_US)
+    assert 0 < INTRA_OP_SPIN_US <= 1000
+
+
 def test_graceful_shutdown_finishes_the_request_in_flight(export_dir, tmp_path, reference):
     # A long batching delay holds the request in the server's queue when the stop signal arrives.
     _place(export_dir, tmp_path, "slow", config={"max_queue_delay_ms": 20_000, "max_batch_size": 64})
