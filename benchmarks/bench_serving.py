@@ -6,8 +6,9 @@
 1. latency: p50 of one batch-1 inference served over loopback (Open Inference Protocol with binary
    tensors, one keep-alive connection) vs ONNX Runtime `session.run` on the same `model.onnx` in
    this process, interleaved so machine noise hits both alike. Goal: ratio <= 1.15. Interleaved
-   with them, the same client sends the same bytes to a bare uvicorn app that only reads them:
-   raw + that round trip is the floor any server on this HTTP stack could reach.
+   with them, two references: the same client sends the same bytes to a bare uvicorn app that
+   only reads them (raw + that round trip is the floor any server on this HTTP stack could reach),
+   and to the leanest inference server the stack allows (parse, run in a thread, answer).
 2. batching: requests/s with 32 concurrent clients, dynamic batching on (max batch 32) vs off
    (max batch 1), same server code and artifact. Goal: ratio >= 3. Three models, because what
    batching can gain depends on where a batch-1 call spends its time, and each is printed beside
@@ -183,16 +184,49 @@ def serve_bare_asgi(port, reply_bytes):
     uvicorn.run(app, host=HOST, port=port, log_config=None, access_log=False, server_header=False)
 
 
-class BareServer:
-    """`serve_bare_asgi` in a child process, for as long as the `with` block lasts."""
+def serve_lean_asgi(port, model_path):
+    """The leanest inference server this stack allows, as a reference: one bare ASGI app that takes
+    the same binary-tensor request, runs the same session (server options) in a thread, answers
+    the same binary reply. No routing, validation, batching, metrics or error handling."""
+    import asyncio
 
-    def __init__(self, reply_bytes):
+    import uvicorn
+
+    session = _raw_session(model_path, server_options=True)
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        split = int(dict(scope["headers"])[b"inference-header-content-length"])
+        shape = json.loads(body[:split])["inputs"][0]["shape"]
+        x = np.frombuffer(memoryview(body)[split:], np.float32).reshape(shape)
+        y = (await asyncio.to_thread(session.run, ["output"], {"input": x}))[0]
+        header = json.dumps({"outputs": [{"name": "output", "datatype": "FP32", "shape": list(y.shape), "parameters": {"binary_data_size": y.nbytes}}]}).encode()
+        headers = [(b"content-length", str(len(header) + y.nbytes).encode()), (b"inference-header-content-length", str(len(header)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": header + y.tobytes()})
+
+    uvicorn.run(app, host=HOST, port=port, log_config=None, access_log=False, server_header=False)
+
+
+class ReferenceServer:
+    """A reference server (`--bare-server PORT:BYTES` or `--lean-server PORT:MODEL`) in a child
+    process, for as long as the `with` block lasts."""
+
+    def __init__(self, flag, argument):
         import socket
 
         with socket.socket() as probe:  # a free port; the child binds it a moment later
             probe.bind((HOST, 0))
             self.port = probe.getsockname()[1]
-        self.process = subprocess.Popen([sys.executable, __file__, "--bare-server", f"{self.port}:{reply_bytes}"])
+        self.process = subprocess.Popen([sys.executable, __file__, flag, f"{self.port}:{argument}"])
 
     def __enter__(self):
         deadline = time.monotonic() + 60
@@ -206,7 +240,7 @@ class BareServer:
             finally:
                 connection.close()
         self.process.kill()
-        raise RuntimeError(f"the bare ASGI server did not start on port {self.port}")
+        raise RuntimeError(f"the reference server did not start on port {self.port}")
 
     def __exit__(self, *exc):
         self.process.terminate()
@@ -231,17 +265,20 @@ def bench_latency(repo, model, shape, requests, block=10):
         client = Client(server.port)
         np.testing.assert_allclose(client.infer(model, body, headers), raw.run(["output"], {"input": x})[0], rtol=1e-4, atol=1e-5)
         reply_bytes = len(client.post(f"/v2/models/{model}/infer", body, headers)[2])
-        with BareServer(reply_bytes) as bare:
-            bare_client = Client(bare.port)
+        with ReferenceServer("--bare-server", reply_bytes) as bare, ReferenceServer("--lean-server", path) as lean:
+            bare_client, lean_client = Client(bare.port), Client(lean.port)
+            np.testing.assert_allclose(lean_client.infer(model, body, headers), raw.run(["output"], {"input": x})[0], rtol=1e-4, atol=1e-5)
             calls = {
                 "raw session.run": lambda: raw.run(["output"], {"input": x}),
                 "served": lambda: client.infer(model, body, headers),
                 "bare uvicorn, same bytes": lambda: bare_client.post("/", body, headers),
+                "leanest uvicorn inference server": lambda: lean_client.infer(model, body, headers),
                 "raw session.run, trivial model": lambda: raw_trivial.run(["output"], {"input": x}),
                 "served, trivial model": lambda: client.infer("trivial", body, headers),
             }
             times, per_round = _blocks(calls, rounds, block)
             bare_client.close()
+            lean_client.close()
         client.close()
         triton = _tritonclient_latency(server.port, model, x, requests // 2)
     default = _raw_session(path)
@@ -257,6 +294,8 @@ def bench_latency(repo, model, shape, requests, block=10):
     print(f"  RATIO served/raw = {ratio:.3f} (median of per-round ratios, quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}; goal <= 1.15)")
     floor = statistics.median((m["raw session.run"] + m["bare uvicorn, same bytes"]) / m["raw session.run"] for m in per_round)
     print(f"  floor (raw + bare uvicorn round trip of the same bytes)/raw = {floor:.3f}: no server on this HTTP stack can do better here")
+    lean = statistics.median(m["leanest uvicorn inference server"] / m["raw session.run"] for m in per_round)
+    print(f"  leanest uvicorn inference server/raw = {lean:.3f}: parse, run in a thread, answer; nothing else")
     p50 = {name: statistics.median(values) * 1e3 for name, values in times.items()}
     transport = p50["bare uvicorn, same bytes"]
     server = p50["served, trivial model"] - p50["raw session.run, trivial model"] - transport
@@ -498,10 +537,14 @@ def main():
     parser.add_argument("--soak-max-requests", type=int, default=200_000)
     parser.add_argument("--build", metavar="DIR", help=argparse.SUPPRESS)  # internal: export step
     parser.add_argument("--bare-server", metavar="PORT:BYTES", help=argparse.SUPPRESS)  # internal: latency floor
+    parser.add_argument("--lean-server", metavar="PORT:MODEL", help=argparse.SUPPRESS)  # internal: latency reference
     args = parser.parse_args()
     if args.bare_server:
         port, reply_bytes = map(int, args.bare_server.split(":"))
         return serve_bare_asgi(port, reply_bytes)
+    if args.lean_server:
+        port, model_path = args.lean_server.split(":", 1)
+        return serve_lean_asgi(int(port), model_path)
     if args.build:
         return build_repository(Path(args.build), args.size)
     only = set(args.only.split(","))

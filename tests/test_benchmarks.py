@@ -1,5 +1,5 @@
 """The benchmark scripts stay runnable: each parses its arguments, and the serving benchmark's
-transport-floor server answers like the real one would."""
+reference servers (transport floor, leanest inference server) answer like the real one would."""
 
 import importlib.util
 import subprocess
@@ -18,16 +18,45 @@ def test_benchmark_script_parses_its_arguments(script):
     assert "usage:" in result.stdout
 
 
-def test_bare_server_reads_the_body_and_replies_with_the_requested_size():
+def _bench_serving():
     spec = importlib.util.spec_from_file_location("bench_serving", next(p for p in BENCHMARKS if p.stem == "bench_serving"))
     bench_serving = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench_serving)
+    return bench_serving
+
+
+def test_bare_server_reads_the_body_and_replies_with_the_requested_size():
+    bench_serving = _bench_serving()
     import numpy as np
 
     body, headers = bench_serving.infer_body(np.zeros((1, 8, 8, 3), np.float32))
-    with bench_serving.BareServer(reply_bytes=4321) as bare:
+    with bench_serving.ReferenceServer("--bare-server", 4321) as bare:
         client = bench_serving.Client(bare.port, timeout=30)
         status, _, data = client.post("/", body, headers)
         client.close()
     assert status == 200 and len(data) == 4321
     assert bare.process.returncode is not None  # stopped on leaving the block
+
+
+def test_lean_server_runs_the_model_and_answers_like_the_real_server(tmp_path):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["input"], ["output"])],
+        "relu",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 4, 4, 3])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [None, 4, 4, 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "model.onnx")
+    bench_serving = _bench_serving()
+    x = np.random.default_rng(0).normal(size=(1, 4, 4, 3)).astype(np.float32)
+    body, headers = bench_serving.infer_body(x)
+    with bench_serving.ReferenceServer("--lean-server", tmp_path / "model.onnx") as lean:
+        client = bench_serving.Client(lean.port, timeout=30)
+        y = client.infer("any", body, headers)
+        client.close()
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
