@@ -24,5 +24,11 @@ test: $(STAMP)
 check: $(STAMP)
 	$(BIN)/deepzoo check
 
+# The benchmarks' own extras (schemathesis for the serving fuzz), then the serving benchmark;
+# the other scripts in benchmarks/ run the same way with $(BIN)/python.
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/bench_serving.py
+
 clean:
 	rm -rf $(VENV) runs build *.egg-info
