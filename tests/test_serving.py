@@ -336,25 +336,23 @@ def test_metrics_count_each_request_in_its_own_series(server):
         return sum(s.value for s in _metric_samples(server, name) if all(s.labels.get(k) == v for k, v in labels.items()))
 
     ready = {"route": "/v2/models/{model_name}/ready", "method": "GET"}
-    before = {
-        "ready 200": value("deepzoo_http_requests_total", **ready, code="200"),
-        "ready 404": value("deepzoo_http_requests_total", **ready, code="404"),
-        "lenet 2 success": value("deepzoo_inference_requests_total", model="lenet", version="2", outcome="success"),
-        "lenet 1 success": value("deepzoo_inference_requests_total", model="lenet", version="1", outcome="success"),
-        "lenet 2 batches": value("deepzoo_batch_size_count", model="lenet", version="2"),
-    }
+
+    def counts():
+        return {
+            "ready 200": value("deepzoo_http_requests_total", **ready, code="200"),
+            "ready 404": value("deepzoo_http_requests_total", **ready, code="404"),
+            "lenet 2 success": value("deepzoo_inference_requests_total", model="lenet", version="2", outcome="success"),
+            "lenet 1 success": value("deepzoo_inference_requests_total", model="lenet", version="1", outcome="success"),
+            "lenet 2 batches": value("deepzoo_batch_size_count", model="lenet", version="2"),
+        }
+
+    before = counts()
     for _ in range(3):
         assert requests.get(server.url + "/v2/models/lenet/ready", timeout=TIMEOUT).status_code == 200
     assert requests.get(server.url + "/v2/models/no_such_model/ready", timeout=TIMEOUT).status_code == 404
     for _ in range(2):
         assert requests.post(server.url + "/v2/models/lenet/infer", json=_v2(), timeout=TIMEOUT).status_code == 200
-    after = {
-        "ready 200": value("deepzoo_http_requests_total", **ready, code="200"),
-        "ready 404": value("deepzoo_http_requests_total", **ready, code="404"),
-        "lenet 2 success": value("deepzoo_inference_requests_total", model="lenet", version="2", outcome="success"),
-        "lenet 1 success": value("deepzoo_inference_requests_total", model="lenet", version="1", outcome="success"),
-        "lenet 2 batches": value("deepzoo_batch_size_count", model="lenet", version="2"),
-    }
+    after = counts()
     assert {k: after[k] - before[k] for k in before} == {"ready 200": 3, "ready 404": 1, "lenet 2 success": 2, "lenet 1 success": 0, "lenet 2 batches": 2}
 
 
