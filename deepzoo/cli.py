@@ -9,29 +9,9 @@ import json
 import os
 import sys
 
+from deepzoo.tensorflow_import import import_tensorflow
+
 EXIT_USAGE = 2
-
-
-def _quiet_tensorflow():
-    """Imports TensorFlow with file descriptor 2 pointed at /dev/null.
-
-    TF's C++ runtime logs (absl "InitializeLog", CUDA stubs, oneDNN notes) go straight to fd 2 at
-    import, whatever TF_CPP_MIN_LOG_LEVEL says; they would bury the CLI's one-line errors.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _parse_value(text):
@@ -228,6 +208,8 @@ def cmd_demo(args):
 def build_parser():
     parser = argparse.ArgumentParser(prog="deepzoo", description="Keras 3 architecture zoo: train, check, export, tune, serve.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    # Every command but `serve` builds or loads Keras models; serving ONNX or TFLite never needs TF.
+    parser.set_defaults(needs_tensorflow=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="table of registered models")
@@ -284,9 +266,10 @@ def build_parser():
 
 
 def main(argv=None):
-    _quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse itself exits 2 on unknown flags
+    if args.needs_tensorflow:
+        import_tensorflow()  # now, quietly, rather than noisily on the command's first Keras import
     try:
         return args.handler(args)
     except (ValueError, FileNotFoundError, NotADirectoryError, KeyError) as exc:

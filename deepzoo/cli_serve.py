@@ -33,7 +33,7 @@ def register(subparsers):
     sub.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds in-flight requests get to finish on shutdown (default: 30)")
     sub.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="JSON log level (default: info)")
     sub.add_argument("--no-access-log", dest="access_log", action="store_false", help="do not log one line per request")
-    sub.set_defaults(handler=_run)
+    sub.set_defaults(handler=_run, needs_tensorflow=False)  # a SavedModel runtime imports it itself
     return sub
 
 

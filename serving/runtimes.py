@@ -246,8 +246,9 @@ class SavedModelRuntime(Runtime):
     platform = "tensorflow_savedmodel"
 
     def __init__(self, path, options):
-        import tensorflow as tf
+        from deepzoo.tensorflow_import import import_tensorflow
 
+        tf = import_tensorflow()
         super().__init__(path, options)
         for gpu in tf.config.list_physical_devices("GPU"):
             try:

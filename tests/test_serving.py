@@ -366,6 +366,40 @@ def test_onnx_runtime_workers_stop_spinning_soon_after_a_run(export_dir):
     assert 0 < INTRA_OP_SPIN_US <= 1000
 
 
+# `deepzoo serve` through the console script's `main`, with `serving.serve` replaced by a probe
+# that reports whether TensorFlow is loaded once the repository is, and the runtime chosen.
+_SERVE_PROBE = """
+import json, sys
+import serving
+
+def probe(repository, **kwargs):
+    print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "runtimes": [v.runtime.kind for v in repository.versions()]}))
+    return 0
+
+serving.serve = probe
+from deepzoo.cli import main
+sys.exit(main(["serve", *sys.argv[1:]]))
+"""
+
+
+@pytest.mark.parametrize("runtime, tensorflow", [("onnx", False), ("tflite", False), ("savedmodel", True)])
+def test_deepzoo_serve_loads_tensorflow_only_for_savedmodels(export_dir, tmp_path, runtime, tensorflow):
+    # `deepzoo serve` imported TensorFlow before parsing its arguments: 4 s more start-up and
+    # ~600 MB more memory for servers whose models never touch it. Whichever runtime loads, stderr
+    # stays one JSON object per line (TensorFlow's C++ start-up logs bypass Python's logging).
+    import os
+    import subprocess
+    import sys
+
+    _place(export_dir, tmp_path, "lenet")
+    user_env = {key: value for key, value in os.environ.items() if key not in ("TF_CPP_MIN_LOG_LEVEL", "ABSL_MIN_LOG_LEVEL")}  # as a user runs it, not the suite
+    command = [sys.executable, "-c", _SERVE_PROBE, str(tmp_path), "--runtime", runtime]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=user_env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"tensorflow": tensorflow, "runtimes": [runtime]}
+    for line in result.stderr.splitlines():
+        assert isinstance(json.loads(line), dict), line
+
 def test_graceful_shutdown_finishes_the_request_in_flight(export_dir, tmp_path, reference):
     # A long batching delay holds the request in the server's queue when the stop signal arrives.
     _place(export_dir, tmp_path, "slow", config={"max_queue_delay_ms": 20_000, "max_batch_size": 64})
