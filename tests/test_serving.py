@@ -5,7 +5,10 @@ input, metrics, OpenAPI, JSON logs and a graceful shutdown with a request in fli
 
 import concurrent.futures
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 
@@ -387,10 +390,6 @@ def test_deepzoo_serve_loads_tensorflow_only_for_savedmodels(export_dir, tmp_pat
     # `deepzoo serve` imported TensorFlow before parsing its arguments: 4 s more start-up and
     # ~600 MB more memory for servers whose models never touch it. Whichever runtime loads, stderr
     # stays one JSON object per line (TensorFlow's C++ start-up logs bypass Python's logging).
-    import os
-    import subprocess
-    import sys
-
     _place(export_dir, tmp_path, "lenet")
     user_env = {key: value for key, value in os.environ.items() if key not in ("TF_CPP_MIN_LOG_LEVEL", "ABSL_MIN_LOG_LEVEL")}  # as a user runs it, not the suite
     command = [sys.executable, "-c", _SERVE_PROBE, str(tmp_path), "--runtime", runtime]
@@ -399,6 +398,7 @@ def test_deepzoo_serve_loads_tensorflow_only_for_savedmodels(export_dir, tmp_pat
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"tensorflow": tensorflow, "runtimes": [runtime]}
     for line in result.stderr.splitlines():
         assert isinstance(json.loads(line), dict), line
+
 
 def test_graceful_shutdown_finishes_the_request_in_flight(export_dir, tmp_path, reference):
     # A long batching delay holds the request in the server's queue when the stop signal arrives.
