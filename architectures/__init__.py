@@ -10,6 +10,7 @@ safe mode.
 
 from architectures.registry import (  # noqa: F401
     CAPABILITIES,
+    CHECKS,
     ModelSpec,
     create_model,
     get_spec,
@@ -22,3 +23,7 @@ from architectures.registry import (  # noqa: F401
 # Family packages register their models on import.
 from architectures import foundations  # noqa: F401,E402
 from architectures import classification  # noqa: F401,E402
+from architectures import segmentation  # noqa: F401,E402
+from architectures import generative  # noqa: F401,E402
+from architectures import detection  # noqa: F401,E402
+from architectures import sequence  # noqa: F401,E402

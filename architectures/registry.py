@@ -3,8 +3,8 @@
 A family module registers its variants at import time with `register(ModelSpec(...))`; the package
 `architectures/__init__.py` imports each family module explicitly (never by scanning the disk).
 
-Public API: `create_model`, `list_models`, `get_spec`, plus `CAPABILITIES` (the columns of the
-conformance report) so that a limitation is declared against a known capability.
+Public API: `create_model`, `list_models`, `get_spec`, plus `CHECKS` (the model columns of the
+conformance report; the export columns come from the export format table).
 """
 
 import dataclasses
@@ -12,18 +12,19 @@ import difflib
 import fnmatch
 from typing import Any, Callable
 
-# Capabilities the conformance report checks for every model. A spec may declare any of them
-# unsupported in `limitations` with the reason; the report then shows the reason, not a pass.
-CAPABILITIES = (
-    "build",       # tiny config builds
-    "forward",     # forward pass gives finite outputs of the declared shape
-    "train",       # a few optimisation steps lower the loss on a fixed batch
+# The model checks of the conformance report. A spec may declare any of them, or any export format
+# of `export.formats.FORMATS` (named only there), unsupported in `limitations` with the reason; the
+# report then shows the reason, not a pass. Format keys are checked against the format table by
+# tests/test_registry_sweep.py, since the registry sits below export/.
+CHECKS = (
+    "build",       # tiny config builds and matches its declared input contract
+    "forward",     # forward pass gives finite outputs
+    "train",       # the task's training check (a few steps lower the loss on a fixed batch, or its own)
     "roundtrip",   # .keras save/load gives identical outputs; get_config round-trips
     "params",      # canonical config matches the reference parameter count
-    "savedmodel",  # export + verification in TensorFlow
-    "onnx",        # export (tf2onnx) + verification in ONNX Runtime
-    "tflite",      # export + verification in LiteRT
+    "xla",         # the training step and the export endpoint compile with jit_compile=True and agree with graph mode
 )
+CAPABILITIES = CHECKS  # the name older callers use
 
 # Where a reference parameter count comes from, and how closely we must match it (spec §1).
 PARAM_SOURCES = {
@@ -41,7 +42,8 @@ class ModelSpec:
     Attributes:
         name: registry id (spec §2 `id` column).
         family: family slug, e.g. "foundations", "classification".
-        task: task kind, a key of `pipelines.tasks.TASKS` ("classification", "regression", ...).
+        task: task kind, a key of `tasks.TASKS` ("classification", "detection", ...); the task owns
+            data structure, losses, metrics, decoding, plots, the sweep batch and the endpoint.
         builder: the model class (or function) called with the config as keyword arguments.
         canonical_config: the paper's configuration; `create_model(name)` builds this.
         tiny_config: a reduced configuration that builds and trains in well under a second.
@@ -56,6 +58,12 @@ class ModelSpec:
         train_recipe: optional training preset (optimizer, lr, schedule, ...) from the paper.
         search_space: optional hyperparameter space for tuning: name -> dict(kind=..., ...).
         notes: fidelity notes, e.g. where the paper and the spec disagree and which one we follow.
+        inputs: the model's input contract, a tuple of `tasks.TensorSpec` (name, shape without the
+            batch dimension, dtype; `None` = free size). Empty: one float32 input named by the model.
+            The sweep checks the built tiny model against it (names, dtypes, ranks).
+        outputs: the export endpoint's output contract, same form (empty: one float32 "output").
+        train_check: the sweep's training check; empty = the task's (`Task.train_check`).
+        export_endpoint: what is exported and served, in words; empty = the task's description.
     """
 
     name: str
@@ -74,13 +82,16 @@ class ModelSpec:
     train_recipe: dict | None = None
     search_space: dict | None = None
     notes: str = ""
+    inputs: tuple = ()
+    outputs: tuple = ()
+    train_check: str = ""
+    export_endpoint: str = ""
 
     def __post_init__(self):
-        unknown = set(self.limitations) - set(CAPABILITIES)
-        if unknown:
+        malformed = [key for key in self.limitations if not (isinstance(key, str) and key.isidentifier())]
+        if malformed:
             raise ValueError(
-                f"Model '{self.name}' declares limitations on unknown capabilities {sorted(unknown)}. "
-                f"Expected a subset of {CAPABILITIES}."
+                f"Model '{self.name}' declares limitations on {malformed}. Expected checks {CHECKS} or export format names."
             )
         if self.reference_params is not None and self.reference_source[:1] not in PARAM_SOURCES:
             raise ValueError(

@@ -69,7 +69,7 @@ def reestimate_batchnorm(run_dir, progress=print, num_examples=1024):
     A short run cannot move statistics with momentum 0.999 far from their initial values."""
     import keras
 
-    from deepzoo.io import atomic_path, write_json_atomic
+    from common.io import atomic_path, write_json_atomic
     from pipelines.train import Run, evaluate_run
 
     run = Run.load(run_dir)
@@ -207,7 +207,7 @@ def render_summary(summaries):
 
 def main(argv=None):
     import architectures
-    from deepzoo.io import write_json_atomic, write_text_atomic
+    from common.io import write_json_atomic, write_text_atomic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="runs/bench-export")

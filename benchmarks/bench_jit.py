@@ -29,18 +29,17 @@ def bench_model(name, batch, steps, rounds=3, config="tiny", overrides=None):
     import keras
 
     import architectures
-    from pipelines.tasks import get_task
+    from tasks import get_task
 
     spec = architectures.get_spec(name)
     results = {}
     models = {}
+    task = get_task(spec.task)
     for jit in (False, True):
         model = architectures.create_model(name, config=config, **(overrides or {}))
-        output_shape = tuple(int(d) for d in model.outputs[0].shape[1:])
-        model.compile(optimizer="adam", loss=get_task(spec.task).loss(output_shape), jit_compile=jit)
+        task.compile(model, keras.optimizers.Adam(), jit_compile=jit)
         models[jit] = model
-    input_shape = tuple(int(d) for d in models[False].inputs[0].shape[1:])
-    x, y = get_task(spec.task).synthetic_batch(input_shape, output_shape, batch, seed=0)
+    x, y = task.example_batch(models[False], batch, seed=0)
     one = x[:1]
     for jit, model in models.items():  # warm-up: tracing and XLA compilation are not timed
         model.train_on_batch(x, y)

@@ -11,6 +11,7 @@ and wall time per model, and writes runs/bench-quality/quality.json and quality.
 import argparse
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -49,7 +50,7 @@ RECIPE_OVERRIDES = {
 def save_rows(out, rows):
     """Writes out/quality.json: these rows, plus the rows of models not re-run this time (so
     `--models vgg11` refreshes one row). Returns all rows."""
-    from deepzoo.io import write_text_atomic
+    from common.io import write_text_atomic
 
     out.mkdir(parents=True, exist_ok=True)
     results = out / "quality.json"
@@ -78,9 +79,12 @@ def main():
         recipe = {**RECIPE, **RECIPE_OVERRIDES.get(name, {})}
         if args.epochs is not None:
             recipe["epochs"] = args.epochs
+        run_dir = Path(args.out) / "runs" / name
+        if (run_dir / "model.keras").is_file():
+            shutil.rmtree(run_dir)  # a finished earlier measurement: measure afresh (train() never overwrites one)
         started = time.perf_counter()
         result = train(
-            name, "shapes10", run_dir=Path(args.out) / "runs" / name,
+            name, "shapes10", run_dir=run_dir,
             data_options={"num_per_class": args.num_per_class, "image_size": 32},
             model_overrides=overrides, progress=None, **recipe,
         )

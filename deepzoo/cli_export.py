@@ -2,6 +2,8 @@
 runtime (optionally as a TF Serving / Triton model repository version), and benchmark the
 artifacts against Keras `model.predict`."""
 
+from deepzoo.cli_options import Float, FormatList, Int, OutputPath, Text, add_option
+
 FORMAT_HELP = "savedmodel, onnx, tflite, tflite_fp16, tflite_dynamic, tflite_int8, or all (comma-separated allowed)"
 
 
@@ -9,29 +11,32 @@ def register(subparsers):
     """Adds this area's sub-commands to the CLI."""
     p = subparsers.add_parser("export", help="export a run to every format (SavedModel, ONNX, TFLite fp32/fp16/int8), each verified")
     p.add_argument("run", help="run directory (from deepzoo train)")
-    p.add_argument("--format", default="all", help=FORMAT_HELP)
-    p.add_argument("--out", help="export directory (default RUN/export)")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
-    p.add_argument("--samples", type=int, default=None, help="held-out test examples used for verification (default: all, at most 2000)")
+    add_option(p, "--format", FormatList(), default="all", help=FORMAT_HELP)
+    add_option(p, "--out", OutputPath(), help="export directory (default RUN/export)")
+    # The supported range depends on the installed converter: export.formats checks it, before any work.
+    add_option(p, "--opset", Int(1), default=None, help="ONNX opset (default 17)")
+    add_option(p, "--samples", Int(1), default=None, help="held-out test examples used for verification (default: all, at most 2000)")
     p.add_argument("--int8-io", action="store_true", help="tflite_int8: int8 input and output tensors (microcontroller-class targets)")
     p.add_argument("--int8-per-tensor", action="store_true", help="tflite_int8: per-tensor weight scales (smaller; depthwise convs lose accuracy)")
-    p.add_argument("--calibration-samples", type=int, default=None, help="tflite_int8: representative inputs from the run's training pipeline (default 256)")
+    add_option(p, "--calibration-samples", Int(1), default=None, help="tflite_int8: representative inputs from the run's training pipeline (default 256)")
     p.add_argument("--no-xla", action="store_true", help="SavedModel without the XLA-compiled serving_xla signature")
-    p.add_argument("--repository", metavar="DIR", help="write DIR/NAME/VERSION/ for TF Serving and Triton (plus DIR/NAME/config.pbtxt)")
-    p.add_argument("--name", help="with --repository: model name (default: the run's architecture)")
-    p.add_argument("--version", type=int, default=None, help="with --repository: version number (default: the next one)")
-    p.add_argument("--max-batch-size", type=int, default=64, help="with --repository: Triton max_batch_size")
+    add_option(p, "--repository", OutputPath(), help="write DIR/NAME/VERSION/ for TF Serving and Triton (plus DIR/NAME/config.pbtxt)")
+    add_option(p, "--name", Text("a model name", forbidden="/\\"), help="with --repository: model name (default: the run's architecture)")
+    # 0 passes here and export.repository refuses it ("Version must be a positive integer") before writing.
+    add_option(p, "--version", Int(0), default=None, help="with --repository: version number (default: the next one)")
+    add_option(p, "--max-batch-size", Int(1), default=64, help="with --repository: Triton max_batch_size")
     p.set_defaults(handler=_export)
 
     p = subparsers.add_parser("bench", help="benchmark a run's exported formats against keras model.predict (Markdown, JSON, PNG)")
     p.add_argument("run", help="run directory (from deepzoo train); missing artifacts are exported first")
-    p.add_argument("--format", default="all", help=FORMAT_HELP)
-    p.add_argument("--export-dir", help="export directory (default RUN/export)")
-    p.add_argument("--batch", type=int, default=32, help="the large batch size (batch 1 is always measured)")
-    p.add_argument("--samples", type=int, default=None, help="held-out examples for parity and metric (default: all, at most 2000)")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
-    p.add_argument("--seconds", type=float, default=0.3, help="seconds per row, batch size and round")
-    p.add_argument("--out", help="report directory (default RUN/bench)")
+    add_option(p, "--format", FormatList(), default="all", help=FORMAT_HELP)
+    add_option(p, "--export-dir", OutputPath(), help="export directory (default RUN/export)")
+    # 1 passes here and export.bench refuses it (batch 1 is always measured) before any work.
+    add_option(p, "--batch", Int(1), default=32, help="the large batch size (batch 1 is always measured)")
+    add_option(p, "--samples", Int(1), default=None, help="held-out examples for parity and metric (default: all, at most 2000)")
+    add_option(p, "--rounds", Int(1), default=3, help="interleaved timing rounds")
+    add_option(p, "--seconds", Float(0.0, open_low=True), default=0.3, help="seconds per row, batch size and round")
+    add_option(p, "--out", OutputPath(), help="report directory (default RUN/bench)")
     p.set_defaults(handler=_bench)
 
 
@@ -39,23 +44,19 @@ def _formats(text):
     return [name.strip() for name in text.split(",")] if "," in text else text
 
 
-def _positive(value, flag):
-    if value is not None and value < 1:
-        raise ValueError(f"{flag} must be a positive integer. Received: {value}")
-
-
 def _export(args):
+    from deepzoo.cli import _tensorflow, check_run_dir
     from export.formats import resolve_formats
 
-    formats = resolve_formats(_formats(args.format))  # unknown names fail before any work
-    for value, flag in ((args.samples, "--samples"), (args.calibration_samples, "--calibration-samples"), (args.opset, "--opset")):
-        _positive(value, flag)
+    check_run_dir(args.run)
+    formats = resolve_formats(_formats(args.format))
     if (args.name or args.version is not None) and not args.repository:
         raise ValueError("--name and --version apply to --repository exports. Received: no --repository")
     if args.repository and args.out:
         raise ValueError("--out and --repository are alternatives. Received: both")
     options = {"opset": args.opset, "int8_io": args.int8_io, "int8_per_tensor": args.int8_per_tensor, "calibration_samples": args.calibration_samples, "xla_endpoint": not args.no_xla}
     options = {key: value for key, value in options.items() if value is not None}
+    _tensorflow()
     if args.repository:
         from export.repository import export_to_repository
 
@@ -93,14 +94,14 @@ def _print_results(results):
 
 
 def _bench(args):
-    from export.bench import bench_run, print_table
+    from deepzoo.cli import _tensorflow, check_run_dir
     from export.formats import resolve_formats
 
+    check_run_dir(args.run)
     formats = resolve_formats(_formats(args.format))
-    _positive(args.samples, "--samples")
-    _positive(args.rounds, "--rounds")
-    if args.seconds <= 0:
-        raise ValueError(f"--seconds must be positive. Received: {args.seconds}")
+    _tensorflow()
+    from export.bench import bench_run, print_table
+
     report = bench_run(
         args.run, formats=formats, export_dir=args.export_dir, batch_size=args.batch, num_samples=args.samples,
         rounds=args.rounds, seconds_per_round=args.seconds, out_dir=args.out, progress=print,

@@ -8,6 +8,15 @@ Also runnable alone: `python -m deepzoo.cli_serve DIR [options]`.
 import argparse
 import sys
 
+from deepzoo.cli_options import (
+    Float,
+    Int,
+    ServingRuntime,
+    Text,
+    add_option,
+    check_arguments,
+)
+
 RUNTIME_HELP = "onnx, tflite, savedmodel, auto (ONNX, then TFLite, then SavedModel) or an artifact key such as tflite_int8"
 
 
@@ -22,15 +31,15 @@ def register(subparsers):
         ),
     )
     sub.add_argument("repository", metavar="DIR", help="model repository (or a single export directory)")
-    sub.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
-    sub.add_argument("--port", type=int, default=8000, help="TCP port, 0 for any free one (default: 8000)")
-    sub.add_argument("--runtime", help=f"{RUNTIME_HELP} (default: auto)")
+    add_option(sub, "--host", Text("an interface name or address"), default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    add_option(sub, "--port", Int(0, 65535), default=8000, help="TCP port, 0 for any free one (default: 8000)")
+    add_option(sub, "--runtime", ServingRuntime(), help=f"{RUNTIME_HELP} (default: auto)")
     sub.add_argument("--xla", action="store_true", default=None, help="SavedModel runtime: use the XLA-compiled serving_xla signature")
-    sub.add_argument("--max-batch-size", type=int, help="dynamic batching: most rows per batch, 1 disables (default: 32 on a GPU, 1 on CPU)")
-    sub.add_argument("--max-queue-delay-ms", type=float, help="dynamic batching: longest wait for a batch to fill (default: 0)")
-    sub.add_argument("--instances", type=int, help="concurrent executions per model version (default: 1)")
-    sub.add_argument("--max-request-bytes", type=int, default=64 * 1024 * 1024, help="largest accepted request body (default: 64 MiB)")
-    sub.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds in-flight requests get to finish on shutdown (default: 30)")
+    add_option(sub, "--max-batch-size", Int(1), help="dynamic batching: most rows per batch, 1 disables (default: 32 on a GPU, 1 on CPU)")
+    add_option(sub, "--max-queue-delay-ms", Float(0.0), help="dynamic batching: longest wait for a batch to fill (default: 0)")
+    add_option(sub, "--instances", Int(1), help="concurrent executions per model version (default: 1)")
+    add_option(sub, "--max-request-bytes", Int(1), default=64 * 1024 * 1024, help="largest accepted request body (default: 64 MiB)")
+    add_option(sub, "--shutdown-timeout", Float(0.0), default=30.0, help="seconds in-flight requests get to finish on shutdown (default: 30)")
     sub.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="JSON log level (default: info)")
     sub.add_argument("--no-access-log", dest="access_log", action="store_false", help="do not log one line per request")
     sub.set_defaults(handler=_run, needs_tensorflow=False)  # a SavedModel runtime imports it itself
@@ -71,9 +80,10 @@ def _run(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="deepzoo")
-    register(parser.add_subparsers(dest="command", required=True))
+    serve_parser = register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
     try:
+        check_arguments(serve_parser, args)
         return args.handler(args)
     except ValueError as exc:
         print(f"deepzoo serve: error: {exc}", file=sys.stderr)

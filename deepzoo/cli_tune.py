@@ -9,6 +9,22 @@
 Running the same command again resumes an interrupted search (`--overwrite` starts afresh).
 """
 
+from deepzoo.cli_options import (
+    FRACTION,
+    JIT_CHOICES,
+    SEED,
+    Choice,
+    CvScheme,
+    DataName,
+    ExistingFile,
+    Float,
+    Int,
+    KeyValue,
+    Objective,
+    OutputPath,
+    add_option,
+)
+
 EXIT_FAILED = 1
 
 
@@ -21,39 +37,34 @@ def register(subparsers):
         "configuration is retrained on the whole training split and evaluated once on a held-out test split.",
     )
     p.add_argument("model", help="registered architecture (deepzoo list)")
-    p.add_argument("--data", default="", help="dataset name (default: the model's default dataset)")
+    add_option(p, "--data", DataName(), help="dataset name (default: the model's default dataset)")
     p.add_argument("--tuner", default="random", choices=("random", "grid", "bayesian", "hyperband"))
-    p.add_argument("--cv", default="kfold:5", help="holdout:F | kfold:K | stratified:K | loo | repeated:KxR | bootstrap:R (default kfold:5)")
-    p.add_argument("--max-trials", type=int, help="trials to run (random/bayesian default 10; grid: whole grid; hyperband: a cap)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs per trial (Hyperband: max epochs per model)")
-    p.add_argument("--space", metavar="FILE", help="JSON/YAML file narrowing or replacing the search space")
-    p.add_argument("--objective", help="val_accuracy, val_loss, ... optionally :max or :min (default by task)")
-    p.add_argument("--nested", type=int, metavar="K", help="K outer folds around the whole search: an unbiased estimate")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--test-fraction", type=float, default=0.2, help="held-out test fraction no trial sees")
-    p.add_argument("--max-examples", type=int, help="use at most this many examples")
-    p.add_argument("--data-option", action="append", metavar="KEY=VALUE", help="dataset option, e.g. image_size=32")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="fixed model constructor argument")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="fixed training option, e.g. schedule=cosine")
+    add_option(p, "--cv", CvScheme(), default="kfold:5", help="holdout:F | kfold:K | stratified:K | loo | repeated:KxR | bootstrap:R (default kfold:5)")
+    add_option(p, "--max-trials", Int(1), help="trials to run (random/bayesian default 10; grid: whole grid; hyperband: a cap)")
+    add_option(p, "--epochs", Int(1), default=10, help="epochs per trial (Hyperband: max epochs per model)")
+    add_option(p, "--space", ExistingFile(), help="JSON/YAML file narrowing or replacing the search space")
+    add_option(p, "--objective", Objective(), help="val_accuracy, val_loss, ... optionally :max or :min (default by task)")
+    add_option(p, "--nested", Int(2), metavar="K", help="K outer folds around the whole search: an unbiased estimate")
+    add_option(p, "--seed", SEED, default=0)
+    add_option(p, "--test-fraction", FRACTION, default=0.2, help="held-out test fraction no trial sees")
+    add_option(p, "--max-examples", Int(1), help="use at most this many examples")
+    add_option(p, "--data-option", KeyValue(), action="append", help="dataset option, e.g. image_size=32")
+    add_option(p, "--set", KeyValue(), action="append", help="fixed model constructor argument")
+    add_option(p, "--option", KeyValue(), action="append", help="fixed training option, e.g. schedule=cosine")
     p.add_argument("--tiny", action="store_true", help="start from the model's tiny config")
-    p.add_argument("--patience", type=int, help="early stopping inside each fold (not with hyperband)")
-    p.add_argument("--factor", type=int, default=3, help="Hyperband reduction factor")
-    p.add_argument("--hyperband-iterations", type=int, default=1)
-    p.add_argument("--out", help="output directory (default runs/tune/MODEL-DATA-TUNER-CV)")
+    add_option(p, "--patience", Int(0), help="early stopping inside each fold (not with hyperband)")
+    add_option(p, "--factor", Int(2), default=3, help="Hyperband reduction factor")
+    add_option(p, "--hyperband-iterations", Int(1), default=1)
+    add_option(p, "--out", OutputPath(), help="output directory (default runs/tune/MODEL-DATA-TUNER-CV)")
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     p.add_argument("--distributed", action="store_true", help="KerasTuner chief/worker mode; role from KERASTUNER_* variables")
-    p.add_argument("--workers", type=int, default=0, help="run as chief with N local worker processes (127.0.0.1)")
-    p.add_argument("--timeout", type=float, help="chief: give up waiting for workers after this many seconds")
+    add_option(p, "--workers", Int(0), default=0, help="run as chief with N local worker processes (127.0.0.1)")
+    add_option(p, "--timeout", Float(0.0, open_low=True), help="chief: give up waiting for workers after this many seconds")
     p.add_argument("--no-retrain", action="store_true", help="skip retraining the best configuration")
-    p.add_argument("--jit", default="auto", help="XLA: auto (on with a GPU), on, off")
-    p.add_argument("--verbose", type=int, default=1, help="0 quiet, 1 one line per trial, 2 one line per fold")
+    add_option(p, "--jit", Choice(JIT_CHOICES), default="auto", help="XLA (auto: on with a GPU)")
+    add_option(p, "--verbose", Int(0, 2), default=1, help="0 quiet, 1 one line per trial, 2 one line per fold")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_tune)
-
-
-def _positive(value, flag, allow_zero=False):
-    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
-        raise ValueError(f"{flag} must be a positive integer. Received: {value}")
 
 
 def cmd_tune(args):
@@ -62,24 +73,23 @@ def cmd_tune(args):
     import json
     import sys
 
-    from deepzoo.cli import _key_values
-    from pipelines.train import JIT_CHOICES
+    from deepzoo import cli_registry
+    from deepzoo.cli import _tensorflow
+    from deepzoo.cli_options import (
+        parse_data_options,
+        parse_model_overrides,
+        parse_train_option_pairs,
+    )
 
-    _positive(args.max_trials, "--max-trials")
-    _positive(args.epochs, "--epochs")
-    _positive(args.workers, "--workers", allow_zero=True)
-    if args.jit not in JIT_CHOICES:
-        raise ValueError(f"--jit must be one of {JIT_CHOICES}. Received: {args.jit!r}")
-    if args.space:
-        from pathlib import Path
-
-        if not Path(args.space).is_file():
-            raise ValueError(f"--space file not found. Received: {args.space}")
-    import architectures
-
-    architectures.get_spec(args.model)  # an unknown model fails before TensorFlow work
+    entry = cli_registry.get_model(args.model)  # an unknown model fails before TensorFlow is imported
+    model_config = "tiny" if args.tiny else "canonical"
+    model_overrides = parse_model_overrides(args.set, entry, model_config)
+    data_options = parse_data_options(args.data_option, args.data or cli_registry.default_dataset(args.model))
+    train_options = parse_train_option_pairs(args.option)
+    _tensorflow()
     from tuning import tune
 
+    cli_registry.refresh_if_stale()
     options = dict(
         tuner=args.tuner,
         cv=args.cv,
@@ -91,10 +101,10 @@ def cmd_tune(args):
         seed=args.seed,
         test_fraction=args.test_fraction,
         max_examples=args.max_examples,
-        data_options=_key_values(args.data_option, "--data-option"),
-        model_config="tiny" if args.tiny else "canonical",
-        model_overrides=_key_values(args.set, "--set"),
-        train_options=_key_values(args.option, "--option"),
+        data_options=data_options,
+        model_config=model_config,
+        model_overrides=model_overrides,
+        train_options=train_options,
         patience=args.patience,
         hyperband_factor=args.factor,
         hyperband_iterations=args.hyperband_iterations,
@@ -111,7 +121,7 @@ def cmd_tune(args):
     try:
         # With --json, stdout carries only the JSON document: progress (and KerasTuner's prints) go to stderr.
         with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-            result = tune(args.model, args.data, progress=progress, **options)
+            result = tune(args.model, args.data or "", progress=progress, **options)
     except (RuntimeError, TimeoutError) as exc:
         if args.debug:
             raise

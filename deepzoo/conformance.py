@@ -18,13 +18,25 @@ from pathlib import Path
 import numpy as np
 
 import architectures
-from architectures.registry import CAPABILITIES
-from deepzoo.io import write_json_atomic, write_text_atomic
-from pipelines.tasks import get_task
+from architectures.registry import CHECKS
+from common.io import write_json_atomic, write_text_atomic
+from tasks import get_task
+from tasks.base import as_structure, length, model_input_specs, take
 
-EXPORT_FORMATS = ("savedmodel", "onnx", "tflite")
+
+
+def _sweep_formats():
+    """The export columns: the format table's base formats (one per runtime), named only there."""
+    from export.formats import SWEEP_FORMATS
+
+    return SWEEP_FORMATS
+
+
+EXPORT_FORMATS = _sweep_formats()
+COLUMNS = CHECKS + EXPORT_FORMATS
 SWEEP_BATCH = 8
 SWEEP_EPOCHS = 8
+XLA_BATCH = 2
 
 
 @dataclasses.dataclass
@@ -34,54 +46,49 @@ class CheckResult:
 
 
 def example_batch(spec, model, seed=0, n=SWEEP_BATCH):
-    """A fixed (x, y) batch for `model`: the spec's own generator, else the task's synthetic one."""
-    config = architectures.resolved_config(spec.name, "tiny")
+    """A fixed (x, y) batch for `model`: the spec's own generator, else its task's."""
     if spec.example_batch is not None:
-        return spec.example_batch(config, seed)
-    input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    output_shape = tuple(int(d) for d in model.outputs[0].shape[1:])
-    return get_task(spec.task).synthetic_batch(input_shape, output_shape, n, seed)
-
-
-def compile_for_sweep(model, spec, learning_rate=1e-3):
-    import keras
-
-    task = get_task(spec.task)
-    output_shape = tuple(int(d) for d in model.outputs[0].shape[1:])
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=task.loss(output_shape),
-        jit_compile=False,
-    )
+        return spec.example_batch(architectures.resolved_config(spec.name, "tiny"), seed)
+    return get_task(spec.task).example_batch(model, n, seed)
 
 
 def check_build(spec):
     model = architectures.create_model(spec.name, config="tiny")
+    problems = contract_problems(spec, model)
+    if problems:
+        return model, CheckResult("fail", "; ".join(problems))
     return model, CheckResult("pass", f"{model.count_params():,} params (tiny)")
 
 
+def contract_problems(spec, model):
+    """Differences between the declared input/output contract and the built tiny model."""
+    problems = []
+    if spec.inputs:
+        built = {s.name: s for s in model_input_specs(model)}
+        for declared in spec.inputs:
+            actual = built.get(declared.name)
+            if actual is None:
+                problems.append(f"declared input '{declared.name}' missing (model has {sorted(built)})")
+            elif actual.dtype != declared.dtype or len(actual.shape) != len(declared.shape):
+                problems.append(f"input '{declared.name}': built {actual.dtype}{list(actual.shape)} vs declared {declared.dtype}{list(declared.shape)}")
+    return problems
+
+
 def check_forward(spec, model, x):
-    outputs = model(x, training=False)
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    for output in outputs:
-        values = np.asarray(output)
-        if not np.all(np.isfinite(values)):
-            return CheckResult("fail", "non-finite output")
-        if values.shape[0] != len(x):
-            return CheckResult("fail", f"batch dimension {values.shape[0]} != {len(x)}")
-    shapes = ", ".join(str(tuple(np.asarray(o).shape)) for o in outputs)
-    return CheckResult("pass", f"output {shapes}")
+    outputs = as_structure(model(x, training=False))
+    n = length(x)
+    for name, values in outputs.items():
+        if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+            return CheckResult("fail", f"non-finite output '{name}'")
+        if values.shape[0] != n:
+            return CheckResult("fail", f"output '{name}': batch dimension {values.shape[0]} != {n}")
+    shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in outputs.items())
+    return CheckResult("pass", shapes)
 
 
 def check_train(spec, model, x, y, epochs=SWEEP_EPOCHS):
-    compile_for_sweep(model, spec)
-    history = model.fit(x, y, batch_size=len(x), epochs=epochs, shuffle=False, verbose=0).history
-    losses = history["loss"]
-    if not all(math.isfinite(v) for v in losses):
-        return CheckResult("fail", f"non-finite loss {losses}")
-    if losses[-1] < losses[0]:
-        return CheckResult("pass", f"loss {losses[0]:.4g} -> {losses[-1]:.4g} in {epochs} steps")
-    return CheckResult("fail", f"loss did not fall: {losses[0]:.4g} -> {losses[-1]:.4g}")
+    outcome = get_task(spec.task).check_training(model, x, y, epochs=epochs)
+    return CheckResult("pass" if outcome.ok else "fail", outcome.detail)
 
 
 def check_roundtrip(spec, model, x, workdir):
@@ -90,16 +97,40 @@ def check_roundtrip(spec, model, x, workdir):
     path = Path(workdir) / f"{spec.name}.keras"
     model.save(path)
     reloaded = keras.saving.load_model(path)  # safe mode: only registered classes
-    expected = np.asarray(model(x, training=False) if not isinstance(model(x), (list, tuple)) else model(x)[0])
-    actual = np.asarray(reloaded(x, training=False) if not isinstance(reloaded(x), (list, tuple)) else reloaded(x)[0])
-    if not np.allclose(expected, actual, rtol=1e-5, atol=1e-6):
-        return CheckResult("fail", f".keras reload differs by {np.max(np.abs(expected - actual)):.3g}")
+    expected, actual = as_structure(model(x, training=False)), as_structure(reloaded(x, training=False))
+    for name in expected:
+        if name not in actual or not np.allclose(expected[name], actual[name], rtol=1e-5, atol=1e-6):
+            difference = np.max(np.abs(expected[name] - actual[name])) if name in actual else "missing"
+            return CheckResult("fail", f".keras reload differs in '{name}': {difference}")
     if reloaded.get_config() != model.get_config():
         return CheckResult("fail", "get_config changed across the round trip")
     rebuilt = type(model).from_config(model.get_config())
     if rebuilt.get_config() != model.get_config():
         return CheckResult("fail", "from_config(get_config()) does not reproduce the config")
     return CheckResult("pass", "weights and config identical after .keras reload")
+
+
+def check_xla(spec, model, x, y):
+    """The training step and the export endpoint compile with XLA and agree with graph mode.
+
+    The endpoint runs through `tf.function(jit_compile=True)` and is compared with graph mode; the
+    training step is compiled through `compile(jit_compile=True)` on the same fixed batch. XLA
+    compile time on CPU is what this costs, so the sweep uses a small batch.
+    """
+    import tensorflow as tf
+
+    task = get_task(spec.task)
+    endpoint = task.export_endpoint(model, format="xla")  # a text model's token-id endpoint: strings have no XLA kernels
+    batch = task.export_samples(endpoint, take(x, slice(0, XLA_BATCH)), None)[0]
+    graph = as_structure(tf.function(lambda v: endpoint(v, training=False))(batch))
+    compiled = as_structure(tf.function(lambda v: endpoint(v, training=False), jit_compile=True)(batch))
+    for outcome in task.compare_all(graph, compiled, atol=1e-4, rtol=1e-3).values():
+        if not outcome.ok:
+            return CheckResult("fail", f"endpoint under XLA: {outcome.detail}")
+    losses = task.fit_example(model, take(x, slice(0, XLA_BATCH)), take(y, slice(0, XLA_BATCH)), epochs=1, jit_compile=True)
+    if not all(np.isfinite(v[-1]) for k, v in losses.items() if "loss" in k):
+        return CheckResult("fail", f"train step under XLA gave a non-finite loss: {losses}")
+    return CheckResult("pass", "endpoint and train step compile; endpoint agrees with graph mode")
 
 
 def check_params(spec):
@@ -124,7 +155,15 @@ def check_exports(spec, model, x, workdir, formats=EXPORT_FORMATS, options=None)
     wanted = [f for f in formats if spec.supports(f)]
     results = {f: CheckResult("limited", spec.limitations[f]) for f in formats if not spec.supports(f)}
     if wanted:
-        for result in export_model(model, Path(workdir) / "export", formats=wanted, sample_inputs=x, options=options):
+        # What users deploy: the task's endpoint (decoding, NMS, a generator, a decoder loop).
+        task = get_task(spec.task)
+        endpoint = task.export_endpoint(model)
+        sample_inputs = task.export_samples(endpoint, x, None)[0]
+        exported = export_model(
+            endpoint, Path(workdir) / "export", formats=wanted, sample_inputs=sample_inputs, options=options, task=task,
+            metadata={"task": spec.task},
+        )
+        for result in exported:
             detail = f"max |diff| {result.max_abs_diff:.2g}" if result.verified else (result.error or "not verified")
             results[result.format] = CheckResult("pass" if result.verified else "fail", detail)
     return results
@@ -144,7 +183,7 @@ def distinct_tiny_configs(names=None):
     return distinct
 
 
-def check_model(name, columns=CAPABILITIES, workdir=None, export_options=None):
+def check_model(name, columns=COLUMNS, workdir=None, export_options=None):
     """Runs the conformance checks of `columns` for model `name`. Returns {column: CheckResult}."""
     spec = architectures.get_spec(name)
     results = {}
@@ -162,6 +201,7 @@ def check_model(name, columns=CAPABILITIES, workdir=None, export_options=None):
             ("roundtrip", lambda: check_roundtrip(spec, model, x, workdir)),
             ("train", lambda: check_train(spec, model, x, y)),
             ("params", lambda: check_params(spec)),
+            ("xla", lambda: check_xla(spec, architectures.create_model(spec.name, config="tiny"), x, y)),
         ]
         for column, run in steps:
             if column not in columns:
@@ -190,7 +230,7 @@ def _one_line(exc):
 SYMBOLS = {"pass": "✅", "fail": "❌", "limited": "➖", "n/a": "·"}
 
 
-def run_conformance(family=None, names=None, columns=CAPABILITIES, out_dir="runs/conformance", progress=print):
+def run_conformance(family=None, names=None, columns=COLUMNS, out_dir="runs/conformance", progress=print):
     """Checks every model (of `family`, or `names`), writes report.md and report.json, returns rows."""
     import keras
 
@@ -214,20 +254,21 @@ def run_conformance(family=None, names=None, columns=CAPABILITIES, out_dir="runs
     return rows
 
 
-def render_markdown(rows, columns=CAPABILITIES):
+def render_markdown(rows, columns=COLUMNS):
     lines = [
         "# deepzoo conformance report",
         "",
         "✅ pass · ❌ fail · ➖ declared limitation (reason below) · `·` no reference",
         "",
-        "| model | family | task | " + " | ".join(columns) + " |",
-        "|---|---|---|" + "---|" * len(columns),
+        "| model | family | task | objective | " + " | ".join(columns) + " |",
+        "|---|---|---|---|" + "---|" * len(columns),
     ]
     notes = []
     for name, result in rows.items():
         spec = architectures.get_spec(name)
         cells = [SYMBOLS[result[c].status] if c in result else " " for c in columns]
-        lines.append(f"| `{name}` | {spec.family} | {spec.task} | " + " | ".join(cells) + " |")
+        key, direction = get_task(spec.task).objective
+        lines.append(f"| `{name}` | {spec.family} | {spec.task} | {key} ({direction}) | " + " | ".join(cells) + " |")
         for column, check in result.items():
             if check.status in ("fail", "limited"):
                 notes.append(f"- `{name}` {column} ({check.status}): {check.detail}")

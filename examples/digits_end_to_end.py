@@ -1,6 +1,6 @@
 """A pipeline script using only deepzoo's public Python API: data → train → evaluate → export → verify.
 
-    python examples/digits_end_to_end.py [--epochs 30] [--out runs/example]
+    python examples/digits_end_to_end.py [--epochs 30] [--out RUN_DIR]
 """
 
 import argparse
@@ -13,7 +13,7 @@ from pipelines.datasets import load_dataset
 from pipelines.train import Run, evaluate_run, train
 
 
-def main(epochs=30, out="runs/example", max_examples=None):
+def main(epochs=30, out=None, max_examples=None):
     # 1. Data: scikit-learn's digits, up-sampled to 32×32, raw pixels 0..255.
     digits = load_dataset("digits", image_size=32)
     print(f"data: {len(digits)} images {digits.input_shape}, classes {digits.class_names}")
@@ -43,7 +43,7 @@ def main(epochs=30, out="runs/example", max_examples=None):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--out", default="runs/example")
+    parser.add_argument("--out", default=None, help="run directory (default: found under runs/ by what defines the run)")
     parser.add_argument("--max-examples", type=int, default=None)
     args = parser.parse_args()
     main(args.epochs, args.out, args.max_examples)

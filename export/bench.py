@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deepzoo.io import atomic_path, write_json_atomic, write_text_atomic
-from export.verify import TASK_METRICS, predict_in_chunks
+from common.io import atomic_path, write_json_atomic, write_text_atomic
+from export.verify import max_abs_diff, predict_in_chunks, resolve_task
+from tasks.base import take
 
 BASELINE = "keras predict"
 
@@ -47,22 +48,30 @@ def _percentiles(samples):
     return {"p50": float(np.percentile(values, 50)), "p95": float(np.percentile(values, 95)), "calls": len(values)}
 
 
-def _keras_rows(model_path):
+def _keras_rows(model_path, task):
     import keras
 
     rows = []
     for jit, name in ((False, BASELINE), (True, "keras predict (jit_compile)")):
-        model = keras.saving.load_model(str(model_path), compile=False)
-        model.compile(jit_compile=jit)
-        rows.append(BenchRow(name, None, "keras/tensorflow", _predict=_keras_predict(model)))
+        endpoint = task.export_endpoint(keras.saving.load_model(str(model_path), compile=False))
+        endpoint.compile(jit_compile=jit)
+        rows.append(BenchRow(name, None, "keras/tensorflow", _predict=_keras_predict(endpoint)))
     return rows
 
 
 def _keras_predict(model):
-    def predict(x):
-        outputs = model.predict(x, batch_size=len(x), verbose=0)
-        return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+    """`model.predict` (the call a user would otherwise make) on named inputs, named outputs out."""
+    from export.context import Endpoint, name_outputs
 
+    endpoint = Endpoint(model)
+
+    def predict(inputs):
+        feeds = endpoint.feeds(inputs)
+        rows = len(next(iter(feeds.values())))
+        outputs = name_outputs(model.predict(endpoint.pack(feeds), batch_size=rows, verbose=0))
+        return {name: np.asarray(value) for name, value in outputs.items()}
+
+    predict.endpoint = model
     return predict
 
 
@@ -172,19 +181,23 @@ def bench_run(
         export_run(run.run_dir, formats=missing, out_dir=export_dir, num_samples=num_samples)
     metadata = read_metadata(export_dir)
 
-    x, y = held_out(run, num_samples)
-    task, labels = run.config.get("task"), run.config.get("class_names")
-    rows = _keras_rows(run.model_path) + _artifact_rows(export_dir, names, metadata)
-    reference = predict_in_chunks(rows[0]._predict, x, batch_size)
+    task, labels = resolve_task(run.config.get("task")), run.config.get("class_names")
+    rows = _keras_rows(run.model_path, task) + _artifact_rows(export_dir, names, metadata)
+    keras_predict = rows[0]._predict
+    x, y = task.export_samples(keras_predict.endpoint, *held_out(run, num_samples))
+    reference = predict_in_chunks(keras_predict, x, batch_size)
+    metric_name = None
     for row in rows:
         if row._predict is None:
             continue
         outputs = predict_in_chunks(row._predict, x, batch_size)
-        row.max_abs_diff = float(np.max(np.abs(outputs.astype(np.float64) - reference)))
-        row.metric = compare_metric(task, y, reference, outputs, labels)["artifact"]
-    batch_n = x[np.arange(batch_size) % len(x)]
+        row.max_abs_diff = max_abs_diff(reference, outputs)
+        metric = compare_metric(task, y, reference, outputs, labels)
+        row.metric, metric_name = metric["artifact"], metric["name"]
+    rows_available = len(next(iter(reference.values())))
+    batch_n = take(x, np.arange(batch_size) % rows_available)
     live = {row.name: row._predict for row in rows if row._predict is not None}
-    times = time_predictors(live, {"1": x[:1], "N": batch_n}, rounds, seconds_per_round, progress)
+    times = time_predictors(live, {"1": take(x, slice(0, 1)), "N": batch_n}, rounds, seconds_per_round, progress)
 
     baseline = rows[0]
     for row in rows:
@@ -198,10 +211,10 @@ def bench_run(
         "export_dir": str(export_dir),
         "model": run.config.get("model"),
         "dataset": run.config.get("data"),
-        "task": task,
-        "metric": (TASK_METRICS.get(task) or ("relative_rmse_vs_keras", False))[0],
+        "task": run.config.get("task"),
+        "metric": metric_name or task.objective[0],
         "batch_size": batch_size,
-        "num_eval_examples": len(x),
+        "num_eval_examples": rows_available,
         "baseline": BASELINE,
         "environment": _environment(),
         "rows": [{f.name: getattr(row, f.name) for f in dataclasses.fields(row) if not f.name.startswith("_")} for row in rows],

@@ -5,19 +5,23 @@ published, and published atomically (see `export/staging.py`).
 Layout of an export directory (the same as one version folder of a TF Serving / Triton model
 repository, so `export/repository.py` only has to place it):
 
-    saved_model.pb, variables/   SavedModel: signature `serving_default` (input -> output) and
-                                 `serving_xla`, the same function compiled with XLA (GPU hot path)
+    saved_model.pb, variables/   SavedModel: signature `serving_default` (named inputs -> named
+                                 outputs) and `serving_xla`, the same function compiled with XLA
     model.onnx                   ONNX (tf2onnx), dynamic batch dimension `batch`, same tensor names
-    model.tflite                 TFLite / LiteRT fp32, signature `serving_default`
+    model.tflite                 TFLite / LiteRT fp32, signature `serving_default`, same names
     model_fp16.tflite            fp16 weights
     model_dynamic_int8.tflite    dynamic-range int8 weights, float activations
     model_int8.tflite            full-integer int8, calibrated on the run's training pipeline;
                                  int8 inputs and outputs with `int8_io` (microcontroller targets)
-    deepzoo.json                 metadata: inputs, outputs, task, labels, preprocessing, source run,
-                                 tool versions and, per artifact, its verification result
+    deepzoo.json                 metadata: every input and output (name, shape with -1 for a free
+                                 dimension, dtype), task, labels, preprocessing, source run, tool
+                                 versions and, per artifact, its verification result
 
-Float formats are checked element-wise (fp16 with a looser tolerance); quantised formats by the
-task metric of the artifact against the Keras model's on the same inputs (`export/verify.py`).
+The model exported is the endpoint (`Task.export_endpoint`): named inputs of any dtype, a dict of
+named outputs; see `export/context.py` for how tensors are named. Every output is verified: float
+formats by the task's `compare_outputs` (element-wise by default, fp16 looser), quantised formats by
+the task's objective metric of the artifact against the Keras model's (`export/verify.py`). ONNX and
+TFLite carry no string tensors: an endpoint with one fails those formats with a one-line reason.
 """
 
 import contextlib
@@ -32,9 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from export import tflite as tflite_formats
-from export.context import INPUT_NAME, OUTPUT_NAME, ExportContext, export_archive, serving_function
+from export.context import INPUT_NAME, OUTPUT_NAME, Endpoint, ExportContext, as_feeds, export_archive, random_inputs, refuse_strings
 from export.staging import ExportStaging
-from export.verify import predict_in_chunks, verify_artifact
+from export.verify import resolve_task, verify_artifact
+from tasks.base import TensorSpec, length
 
 METADATA_FILE = "deepzoo.json"
 DEFAULT_OPSET = 17
@@ -45,6 +50,7 @@ __all__ = [
     "INPUT_NAME",
     "METADATA_FILE",
     "OUTPUT_NAME",
+    "SWEEP_FORMATS",
     "ExportFormat",
     "ExportResult",
     "export_model",
@@ -81,7 +87,7 @@ class ExportFormat:
         filename: the artifact's main file inside an export directory.
         runtime: where it is verified and served ("tensorflow", "onnxruntime", "litert").
         write: `fn(context, out_dir) -> (path, details)` writes the artifact into `out_dir`.
-        load: `fn(path) -> Predictor` loads it in its runtime: a callable on float32 inputs.
+        load: `fn(path) -> Predictor` loads it in its runtime: a callable on named inputs.
         companions: other entries of the artifact (published before `filename`).
         check: "elementwise" (float formats) or "metric" (quantised formats).
         atol, rtol: element-wise tolerance.
@@ -100,25 +106,41 @@ class ExportFormat:
 
 
 class Predictor:
-    """A loaded artifact: `predictor(x)` runs float32 inputs `x` and returns float32 outputs."""
+    """A loaded artifact: `predictor(inputs)` runs a dict of named inputs (or one array, for a
+    one-input model) and returns a dict of named output arrays.
 
-    def __init__(self, fn, info, keep_alive=None):
+    Args:
+        fn: `fn(feeds) -> {name: array}` on checked, typed feeds.
+        info: what the runtime reports (provider, quantisation, ...), recorded in the metadata.
+        keep_alive: the runtime object the closure needs.
+        inputs: the artifact's input `TensorSpec`s (names and dtypes the feeds are cast to).
+    """
+
+    def __init__(self, fn, info, keep_alive=None, inputs=None):
         self._fn = fn
         self.info = info  # e.g. {"provider": "CPUExecutionProvider"}
-        self._keep_alive = keep_alive  # the runtime object the closure needs
+        self._keep_alive = keep_alive
+        self.inputs = list(inputs) if inputs is not None else [TensorSpec(INPUT_NAME, (), "float32")]
 
     def __call__(self, inputs):
-        return np.asarray(self._fn(np.asarray(inputs, np.float32)))
+        outputs = self._fn(as_feeds(inputs, self.inputs))
+        return {name: np.asarray(value) for name, value in outputs.items()}
 
 
 # --- SavedModel ---------------------------------------------------------------------------------
 
 
 def write_savedmodel(context, out_dir):
-    archive = export_archive(context.model, xla_endpoint=context.options.get("xla_endpoint", True))
+    # String tensors have no XLA kernels, and compiling a graph of string ops aborts the process
+    # (a TensorFlow CHECK failure, not an exception): such an endpoint gets serving_default only.
+    strings = [spec.name for spec in context.endpoint.inputs if spec.dtype == "string"]
+    with_xla = context.options.get("xla_endpoint", True) and not strings
+    archive = export_archive(context.endpoint, xla_endpoint=with_xla)
     archive.write_out(str(out_dir), verbose=False)
-    signatures = ["serving_default"] + (["serving_xla"] if context.options.get("xla_endpoint", True) else [])
-    return Path(out_dir) / "saved_model.pb", {"signatures": signatures}
+    details = {"signatures": ["serving_default"] + (["serving_xla"] if with_xla else [])}
+    if strings and context.options.get("xla_endpoint", True):
+        details["serving_xla_skipped"] = f"string inputs {strings} have no XLA kernels"
+    return Path(out_dir) / "saved_model.pb", details
 
 
 def load_savedmodel(path, signature="serving_default"):
@@ -128,7 +150,15 @@ def load_savedmodel(path, signature="serving_default"):
     if signature not in loaded.signatures:
         raise ValueError(f"SavedModel has no signature '{signature}'. Available: {sorted(loaded.signatures)}")
     fn = loaded.signatures[signature]
-    return Predictor(lambda x: fn(**{INPUT_NAME: tf.constant(x)})[OUTPUT_NAME].numpy(), {}, loaded)
+    inputs = [
+        TensorSpec(name, tuple(spec.shape.as_list()[1:]) if spec.shape.rank else (), spec.dtype.name)
+        for name, spec in fn.structured_input_signature[1].items()
+    ]
+
+    def run(feeds):
+        return {name: value.numpy() for name, value in fn(**{name: tf.constant(value) for name, value in feeds.items()}).items()}
+
+    return Predictor(run, {}, loaded, inputs)
 
 
 # --- ONNX ---------------------------------------------------------------------------------------
@@ -147,15 +177,17 @@ def write_onnx(context, out_dir):
     import onnx
     import tf2onnx
 
+    refuse_strings(context.endpoint, "ONNX")
     opset = int(context.options.get("opset") or DEFAULT_OPSET)
-    graph_def, input_name, output_name = _frozen_serving_graph(context.model)
+    graph_def, input_names, output_names = _frozen_serving_graph(context.endpoint)
     with _quiet_loggers("tf2onnx", "tensorflow"):
         model_proto, _ = tf2onnx.convert.from_graph_def(
-            graph_def, input_names=[input_name], output_names=[output_name], opset=opset,
-            tensors_to_rename={input_name: INPUT_NAME, output_name: OUTPUT_NAME},
+            graph_def, input_names=list(input_names), output_names=list(output_names), opset=opset,
+            tensors_to_rename={**input_names, **output_names},
         )
-    # tf2onnx names the free batch dimension `unk__N`; one shared name tells runtimes (and Triton)
-    # that input and output batch sizes are the same.
+    # tf2onnx names a free dimension `unk__N`; one shared name for the batch dimension tells
+    # runtimes (and Triton) that every input and output has the same batch size. Other free
+    # dimensions (sequence length, number of detections) stay free.
     for value in (*model_proto.graph.input, *model_proto.graph.output):
         dims = value.type.tensor_type.shape.dim
         if dims and not dims[0].HasField("dim_value"):
@@ -166,19 +198,30 @@ def write_onnx(context, out_dir):
     return path, {"opset": opset, "dynamic_batch": True, "onnx_checker": "passed (full_check)"}
 
 
-def _frozen_serving_graph(model):
-    """The serving function as a GraphDef with every capture frozen into a constant.
+def _frozen_serving_graph(endpoint):
+    """The serving function as a GraphDef with every capture frozen into a constant, and
+    {graph tensor name: public name} of its inputs and of its outputs.
 
     `tf2onnx.convert.from_function` turns captured tensors that are not variables (the mean and
     variance `keras.layers.Normalization` keeps as constants) into extra graph inputs that no caller
     feeds; freezing first makes them constants.
     """
+    import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    frozen = convert_variables_to_constants_v2(serving_function(model).get_concrete_function(), lower_control_flow=False, aggressive_inlining=True)
-    if len(frozen.inputs) != 1 or len(frozen.outputs) != 1:
-        raise ValueError(f"Expected one input and one output after freezing. Received: {len(frozen.inputs)} inputs, {len(frozen.outputs)} outputs")
-    return frozen.graph.as_graph_def(), frozen.inputs[0].name, frozen.outputs[0].name
+    concrete = endpoint.function().get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False, aggressive_inlining=True)
+    # Placeholders are named after the signature's TensorSpecs; outputs come in the flattening
+    # order of the returned dict.
+    input_names = {tensor.name: tensor.name.split(":")[0] for tensor in frozen.inputs}
+    wanted = set(endpoint.input_names)
+    if set(input_names.values()) != wanted:
+        raise ValueError(f"Frozen graph inputs {sorted(input_names.values())} differ from the endpoint's {sorted(wanted)} (a capture that is not a variable?)")
+    flat_keys = tf.nest.flatten({key: key for key in concrete.structured_outputs})
+    if len(frozen.outputs) != len(flat_keys):
+        raise ValueError(f"Frozen graph has {len(frozen.outputs)} outputs; the endpoint has {len(flat_keys)}: {flat_keys}")
+    output_names = {tensor.name: key for tensor, key in zip(frozen.outputs, flat_keys)}
+    return frozen.graph.as_graph_def(), input_names, output_names
 
 
 @contextlib.contextmanager
@@ -232,10 +275,22 @@ def onnx_session(path, providers=None, cache_dir=None):
     return ort.InferenceSession(str(path), sess_options=options, providers=with_options)
 
 
+_ONNX_DTYPES = {
+    "tensor(float)": "float32", "tensor(double)": "float64", "tensor(float16)": "float16", "tensor(int8)": "int8",
+    "tensor(int16)": "int16", "tensor(int32)": "int32", "tensor(int64)": "int64", "tensor(uint8)": "uint8",
+    "tensor(bool)": "bool", "tensor(string)": "string",
+}
+
+
 def load_onnx(path, providers=None, cache_dir=None):
     session = onnx_session(path, providers, cache_dir)
     info = {"provider": session.get_providers()[0], "providers": session.get_providers()}
-    return Predictor(lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x})[0], info, session)
+    inputs = [
+        TensorSpec(node.name, tuple(d if isinstance(d, int) else None for d in node.shape[1:]), _ONNX_DTYPES.get(node.type, "float32"))
+        for node in session.get_inputs()
+    ]
+    output_names = [node.name for node in session.get_outputs()]
+    return Predictor(lambda feeds: dict(zip(output_names, session.run(output_names, feeds))), info, session, inputs)
 
 
 # --- TFLite (export/tflite.py holds the converters and the interpreter) ------------------------------
@@ -243,7 +298,7 @@ def load_onnx(path, providers=None, cache_dir=None):
 
 def load_tflite(path):
     runner = tflite_formats.SignatureRunner(path)
-    return Predictor(runner, runner.info, runner)
+    return Predictor(runner, runner.info, runner, runner.inputs)
 
 
 def _tflite_format(name, quantization, check, atol=1e-4, rtol=1e-3, description=""):
@@ -273,6 +328,10 @@ FORMATS = {
     "tflite_dynamic": _tflite_format("tflite_dynamic", "dynamic", "metric", description="TFLite dynamic-range int8 weights"),
     "tflite_int8": _tflite_format("tflite_int8", "int8", "metric", description="TFLite full-integer int8, calibrated"),
 }
+
+
+# The base formats, one per runtime: what the registry-wide conformance sweep exports.
+SWEEP_FORMATS = ("savedmodel", "onnx", "tflite")
 
 
 def resolve_formats(formats):
@@ -344,33 +403,39 @@ def export_model(
     calibration_inputs=None,
     calibration_source=None,
     progress=None,
+    task=None,
 ):
-    """Exports `model` (a keras.Model or a .keras path) to `formats` under `out_dir` and verifies each.
+    """Exports the endpoint `model` to `formats` under `out_dir` and verifies each artifact.
 
     Each artifact is written into a staging folder beside `out_dir`, loaded in its own runtime and
-    compared with the Keras model; only then is it published under its final name. A format that
-    fails is not published (an older artifact of that format is removed so that the folder and
-    `deepzoo.json` agree) and is reported with its reason.
+    compared with the Keras model on every output; only then is it published under its final name.
+    A format that fails is not published (an older artifact of that format is removed so that the
+    folder and `deepzoo.json` agree) and is reported with its reason.
 
     Args:
-        model: keras.Model or path to a `.keras` file.
+        model: the export endpoint (`Task.export_endpoint(model)`; `export_run` obtains it for a
+            run), a keras.Model with named `keras.Input`s returning a tensor or a dict of named
+            outputs; or the path of a `.keras` file holding such a model.
         out_dir: export directory.
         formats: "all", a name, or a list of names from `FORMATS`.
-        sample_inputs: held-out inputs (raw, as the model takes them) for verification; a random
-            batch in the model's input shape is used when None.
+        sample_inputs: held-out inputs (raw, as the endpoint takes them) for verification: a dict
+            of named arrays, or one array for a one-input endpoint; a random batch in the
+            endpoint's input specs is used when None.
         options: export options: `opset` (ONNX), `xla_endpoint` (SavedModel, default True),
             `int8_io`, `int8_per_tensor`, `calibration_samples` (TFLite int8; `calibration_seed`
             is read by `export_run`, which draws the calibration inputs),
             `metric_tolerance` (quantised formats).
-        metadata: extra metadata (task, labels, preprocessing, source_run) for `deepzoo.json`;
-            its `task` and `labels` also choose the verification metric.
+        metadata: extra metadata (task, labels, preprocessing, source_run) for `deepzoo.json`.
         strict: raise RuntimeError, publishing nothing, if any artifact fails to export or verify.
-        targets: ground truth for `sample_inputs`; the task metric of each artifact is compared
-            with the Keras model's. Without targets, the Keras predictions serve as targets.
+        targets: ground truth for `sample_inputs`; the task's objective metric of each artifact is
+            compared with the Keras model's. Without targets, `task.quantized_reference` of the
+            Keras outputs serves as targets.
         calibration_inputs: representative inputs for full-integer quantisation (default:
             `sample_inputs`, recorded as such in the metadata).
         calibration_source: a description of `calibration_inputs` for the metadata.
         progress: optional `fn(str)` told about each format as it starts.
+        task: the `tasks.Task` (or its name) whose `compare_outputs`, `score` and `objective`
+            verify the artifacts; default `metadata["task"]`, else the generic base task.
 
     Returns:
         list of `ExportResult`, in the order of `formats`.
@@ -386,19 +451,22 @@ def export_model(
     options = dict(options or {})
     validate_options(options)
     metadata = dict(metadata or {})
-    if sample_inputs is None:
-        rng = np.random.default_rng(0)
-        sample_inputs = rng.uniform(0, 1, size=(4, *model.inputs[0].shape[1:])).astype("float32")
-    sample_inputs = np.asarray(sample_inputs, np.float32)
-    if targets is not None and len(targets) != len(sample_inputs):
-        raise ValueError(f"targets must align with sample_inputs. Received: {len(targets)} targets for {len(sample_inputs)} inputs")
+    if task is not None and metadata.get("task") is None:
+        metadata["task"] = task if isinstance(task, str) else task.name
+    task = resolve_task(metadata.get("task") if task is None else task)
+    endpoint = Endpoint(model)
+    sample_inputs = endpoint.feeds(random_inputs(endpoint.inputs, 4) if sample_inputs is None else sample_inputs)
+    if targets is not None and length(targets) != length(sample_inputs):
+        raise ValueError(f"targets must align with sample_inputs. Received: {length(targets)} targets for {length(sample_inputs)} inputs")
     if calibration_inputs is None:
-        calibration_inputs, calibration_source = sample_inputs, f"the verification inputs ({len(sample_inputs)})"
-    reference = predict_in_chunks(lambda x: _first_output(model(x, training=False)), sample_inputs)
+        calibration_inputs, calibration_source = sample_inputs, f"the verification inputs ({length(sample_inputs)})"
+    calibration_inputs = endpoint.feeds(calibration_inputs)
+    reference = endpoint.predict(sample_inputs)
+    outputs = endpoint.outputs  # traced once here: a bad output name or structure fails before any format
 
     results = []
     with ExportStaging(out_dir) as staging:
-        context = ExportContext(model, staging.workdir, options, np.asarray(calibration_inputs, np.float32), calibration_source)
+        context = ExportContext(endpoint, staging.workdir, options, calibration_inputs, calibration_source)
         for name in names:
             fmt = FORMATS[name]
             if progress:
@@ -407,7 +475,7 @@ def export_model(
             try:
                 format_dir = staging.format_dir(name)
                 path, details = fmt.write(context, format_dir)
-                check = verify_artifact(fmt, path, sample_inputs, reference, targets, metadata.get("task"), metadata.get("labels"), options)
+                check = verify_artifact(fmt, path, sample_inputs, reference, targets, task, metadata.get("labels"), options)
                 details.update(check.details)
                 result = ExportResult(
                     name, "", check.verified, check.max_abs_diff, fmt.runtime, 0.0, check.error,
@@ -425,16 +493,8 @@ def export_model(
         failed = [r for r in results if not r.verified]
         if strict and failed:
             raise RuntimeError("; ".join(f"{r.format}: {r.error}" for r in failed) + f" (nothing was written to {out_dir})")
-        staging.publish(lambda existing: _metadata(model, results, sample_inputs, reference, metadata, context, existing))
+        staging.publish(lambda existing: _metadata(model, endpoint.inputs, outputs, results, sample_inputs, metadata, context, existing))
     return results
-
-
-def _first_output(outputs):
-    if isinstance(outputs, dict):
-        outputs = list(outputs.values())
-    if isinstance(outputs, (list, tuple)):
-        outputs = outputs[0]
-    return np.asarray(outputs)
 
 
 def _one_line(exc):
@@ -457,7 +517,7 @@ def _artifact_size(fmt, path):
     return size
 
 
-def _metadata(model, results, sample_inputs, reference, extra, context, existing):
+def _metadata(model, inputs, outputs, results, sample_inputs, extra, context, existing):
     artifacts = {}
     for name, info in (existing or {}).get("artifacts", {}).items():
         if name in FORMATS and name not in {r.format for r in results}:
@@ -478,23 +538,19 @@ def _metadata(model, results, sample_inputs, reference, extra, context, existing
     return {
         **(existing or {}),
         "model_name": model.name,
-        "inputs": [{"name": INPUT_NAME, "shape": [-1, *[_dim(d) for d in model.inputs[0].shape[1:]]], "dtype": "float32"}],
-        "outputs": [{"name": OUTPUT_NAME, "shape": [-1, *[int(d) for d in reference.shape[1:]]], "dtype": "float32"}],
+        "inputs": [spec.as_dict() for spec in inputs],
+        "outputs": [spec.as_dict() for spec in outputs],
         **extra,
         "verification": {
-            "num_inputs": len(sample_inputs),
-            "float_formats": "element-wise allclose against the Keras model (fp16 looser)",
-            "quantised_formats": "task metric of the artifact against the Keras model's on the same inputs",
+            "num_inputs": length(sample_inputs),
+            "float_formats": "every output against the Keras model's by the task's compare_outputs (element-wise allclose by default, fp16 looser)",
+            "quantised_formats": "the task's objective metric of the artifact against the Keras model's on the same inputs",
         },
         **({"calibration": {"source": context.calibration_source, "num_examples": context.calibration_count}} if "tflite_int8" in {r.format for r in results} else {}),
         "tool_versions": tool_versions(),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "artifacts": artifacts,
     }
-
-
-def _dim(d):
-    return -1 if d is None else int(d)
 
 
 def read_metadata(export_dir):

@@ -17,13 +17,16 @@ staging folder beside it, and the folder is renamed into place only if all of th
 import re
 from pathlib import Path
 
-from deepzoo.io import write_text_atomic
+from common.io import write_text_atomic
 
 TRITON_CONFIG = "config.pbtxt"
 DEFAULT_MAX_BATCH_SIZE = 64
 DEFAULT_QUEUE_DELAY_US = 100
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_TRITON_TYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "int8": "TYPE_INT8", "int32": "TYPE_INT32", "int64": "TYPE_INT64", "uint8": "TYPE_UINT8"}
+_TRITON_TYPES = {
+    "bool": "TYPE_BOOL", "float16": "TYPE_FP16", "float32": "TYPE_FP32", "float64": "TYPE_FP64", "int8": "TYPE_INT8",
+    "int16": "TYPE_INT16", "int32": "TYPE_INT32", "int64": "TYPE_INT64", "uint8": "TYPE_UINT8", "string": "TYPE_STRING",
+}
 
 
 def versions(model_dir):

@@ -1,6 +1,7 @@
-"""Export a training run: its `.keras` model, verified on its own held-out test split, int8
-calibrated on its own training pipeline, with the run's task, labels and preprocessing recorded
-in the metadata."""
+"""Export a training run: the export endpoint of its `.keras` model (`Task.export_endpoint`: the
+detector with NMS inside, the generator, the decoder loop, or the model itself), verified on its own
+held-out test split, int8 calibrated on its own training pipeline, with the run's task, labels and
+preprocessing recorded in the metadata."""
 
 from pathlib import Path
 
@@ -8,6 +9,8 @@ import numpy as np
 
 from export.formats import export_model, resolve_formats, validate_options
 from export.tflite import DEFAULT_CALIBRATION_SAMPLES
+from export.verify import resolve_task
+from tasks.base import concatenate, length, take
 
 MAX_VERIFICATION_SAMPLES = 2000
 
@@ -31,54 +34,68 @@ def run_metadata(run):
 def held_out(run, num_samples=None, prepared=None):
     """The run's test split (inputs, targets), at most `num_samples` (default 2000) examples."""
     x_test, y_test = (prepared or run.prepared_data()).arrays("test")
-    if len(x_test) == 0:
+    if length(x_test) == 0:
         raise ValueError(f"Run has an empty test split; nothing to verify against. Received: {run.run_dir}")
     limit = int(num_samples or MAX_VERIFICATION_SAMPLES)
-    return np.asarray(x_test[:limit], np.float32), np.asarray(y_test[:limit])
+    return take(x_test, slice(0, limit)), take(y_test, slice(0, limit))
 
 
-def calibration_inputs(run, count=DEFAULT_CALIBRATION_SAMPLES, seed=None, prepared=None):
+def calibration_inputs(run, count=DEFAULT_CALIBRATION_SAMPLES, seed=None, prepared=None, task=None):
     """Representative inputs from the run's own training pipeline: `count` examples of its train
-    split drawn with `seed` (default: the run's seed) and read through the tf.data pipeline it was
-    trained with, without random augmentation (an exported model meets real inputs).
+    split drawn with `seed` (default: the run's seed) and read through the task's tf.data pipeline
+    (`Task.make_dataset`), without random augmentation (an exported model meets real inputs).
+    Returns the inputs `x` (an array or a dict of arrays) as the dataset holds them.
 
     The draw uses numpy, not the pipeline's shuffle, so that it does not depend on TensorFlow's
     global seed: the same run and seed always give the same int8 model."""
-    from pipelines.input_pipeline import make_tf_dataset
-
+    task = resolve_task(run.config.get("task") if task is None else task)
     x_train, y_train = (prepared or run.prepared_data()).arrays("train")
-    if len(x_train) == 0:
+    if length(x_train) == 0:
         raise ValueError(f"Run has an empty train split; nothing to calibrate int8 on. Received: {run.run_dir}")
     seed = int(run.config.get("seed", 0)) if seed is None else int(seed)
-    chosen = np.sort(np.random.default_rng(seed).permutation(len(x_train))[:count])
-    dataset = make_tf_dataset(x_train[chosen], y_train[chosen], batch_size=256, cache=False)
-    return np.concatenate([np.asarray(x, np.float32) for x, _ in dataset])
+    chosen = np.sort(np.random.default_rng(seed).permutation(length(x_train))[:count])
+    dataset = task.make_dataset(take(x_train, chosen), take(y_train, chosen), batch_size=256)
+    return concatenate([_numpy(x) for x, _ in dataset])
+
+
+def _numpy(structure):
+    if isinstance(structure, dict):
+        return {key: value.numpy() for key, value in structure.items()}
+    return structure.numpy()
 
 
 def export_run(run_dir, formats="all", out_dir=None, options=None, num_samples=None, *, strict=False, progress=None):
-    """Exports `RUN/model.keras` to `out_dir` (default `RUN/export`). Returns {"out_dir", "results"}.
+    """Exports the endpoint of `RUN/model.keras` to `out_dir` (default `RUN/export`).
+    Returns {"out_dir", "results"}.
 
-    Verification uses the run's held-out test split (at most `num_samples`, default 2000) with its
-    labels; full-integer int8 is calibrated on `options["calibration_samples"]` (default 256)
-    inputs of its training pipeline, drawn with `options["calibration_seed"]` (default: the run's seed).
+    The endpoint is `tasks.get_task(run task).export_endpoint(model)`. Verification uses the run's
+    held-out test split (at most `num_samples`, default 2000) with its labels, fed to the endpoint
+    through `Task.export_samples`; full-integer int8 is calibrated on
+    `options["calibration_samples"]` (default 256) inputs of its training pipeline, drawn with
+    `options["calibration_seed"]` (default: the run's seed).
     """
+    import keras
+
     from pipelines.train import Run
 
     run = Run.load(run_dir)
     options = dict(options or {})
     validate_options(options)
+    formats = resolve_formats(formats)
+    task = resolve_task(run.config.get("task"))
+    endpoint = task.export_endpoint(keras.saving.load_model(str(run.model_path)))
     prepared = run.prepared_data()
-    x_test, y_test = held_out(run, num_samples, prepared)
+    x_test, y_test = task.export_samples(endpoint, *held_out(run, num_samples, prepared))
     count = int(options.get("calibration_samples") or DEFAULT_CALIBRATION_SAMPLES)
     seed = options.pop("calibration_seed", None)
     out_dir = Path(out_dir) if out_dir else run.run_dir / "export"
     calibration, source = None, None
-    if "tflite_int8" in resolve_formats(formats):
-        calibration = calibration_inputs(run, count, seed, prepared)
+    if "tflite_int8" in formats:
+        calibration, _ = task.export_samples(endpoint, calibration_inputs(run, count, seed, prepared, task), None)
         seed = int(run.config.get("seed", 0)) if seed is None else seed
-        source = f"{len(calibration)} examples of the train split of {run.run_dir.name} (seed {seed}) through its tf.data pipeline, no augmentation"
+        source = f"{length(calibration)} examples of the train split of {run.run_dir.name} (seed {seed}) through its tf.data pipeline, no augmentation"
     results = export_model(
-        run.model_path,
+        endpoint,
         out_dir,
         formats=formats,
         sample_inputs=x_test,
@@ -89,5 +106,6 @@ def export_run(run_dir, formats="all", out_dir=None, options=None, num_samples=N
         calibration_inputs=calibration,
         calibration_source=source,
         progress=progress,
+        task=task,
     )
     return {"out_dir": out_dir, "results": results}

@@ -11,17 +11,27 @@ Artifacts are written and verified in a staging folder beside the export directo
 
 An exception or KeyboardInterrupt at any point leaves every artifact either as it was or absent,
 never half-written, and the staging folder is removed on the way out.
+
+A process killed outright (SIGKILL, out of memory, power loss) cannot remove its staging folder.
+Each is named `.NAME.staging-<pid>-<random>`, and the next export into the same folder removes
+the stale ones: those whose owning process is gone (or whose pid now belongs to a process that
+started after the folder was last written), and unowned ones from before this process started.
+A live export's staging folder is never touched. Model repositories never serve hidden folders.
 """
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
-from deepzoo.io import write_json_atomic
+from common.io import write_json_atomic
 
 METADATA_FILE = "deepzoo.json"
+STAGING_MARK = ".staging-"
+_OWNER = re.compile(r"\.staging-(\d+)-")
+_ACTIVE = set()  # staging folders of exports running in this process
 
 
 class ExportStaging:
@@ -35,12 +45,15 @@ class ExportStaging:
         self.out_dir.parent.mkdir(parents=True, exist_ok=True)
         if self.out_dir.exists() and not self.out_dir.is_dir():
             raise NotADirectoryError(f"Export directory is a file. Received: {self.out_dir}")
-        self.root = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.staging-", dir=self.out_dir.parent))
+        remove_stale_staging(self.out_dir.parent)
+        self.root = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}{STAGING_MARK}{os.getpid()}-", dir=self.out_dir.parent))
+        _ACTIVE.add(self.root.resolve())
         (self.root / "work").mkdir()
         return self
 
     def __exit__(self, *exc_info):
         shutil.rmtree(self.root, ignore_errors=True)
+        _ACTIVE.discard(self.root.resolve())
         return False
 
     @property
@@ -85,6 +98,66 @@ class ExportStaging:
             if isinstance(info, dict) and info.get("path") and (self.out_dir / info["path"]).is_file()
         }
         write_json_atomic(self.out_dir / METADATA_FILE, make_metadata(existing))
+
+
+def is_staging_folder(path):
+    """Whether `path` is named like an export's staging folder (hidden, `.staging-` in its name)."""
+    name = Path(path).name
+    return name.startswith(".") and STAGING_MARK in name
+
+
+def remove_stale_staging(folder):
+    """Removes the stale staging folders in `folder` (see the module docstring). Returns their paths."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if is_staging_folder(entry) and entry.is_dir() and not entry.is_symlink() and _is_stale(entry):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _is_stale(path):
+    try:
+        written = path.stat().st_mtime
+    except OSError:
+        return False  # gone already
+    match = _OWNER.search(path.name)
+    if match is None:  # unowned (written before staging folders named their owner)
+        started = _process_start(os.getpid())
+        return started is not None and written < started
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return path.resolve() not in _ACTIVE
+    if not _pid_alive(pid):
+        return True
+    started = _process_start(pid)
+    # A pid is reused: a process that started after the folder was last written is not its owner.
+    return started is not None and started > written + 1.0
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by another user
+    return True
+
+
+def _process_start(pid):
+    """When process `pid` started (seconds since the epoch), from /proc; None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat[stat.rindex(")") + 2 :].split()[19])  # field 22, starttime, after the command name
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def _entries(fmt, staged):

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from export.context import INPUT_NAME, OUTPUT_NAME
+from export.context import refuse_strings
+from tasks.base import TensorSpec, take
 
 FILENAMES = {
     "fp32": "model.tflite",
@@ -40,6 +41,7 @@ def write_tflite(context, out_dir, quantization):
 
     if quantization not in FILENAMES:
         raise ValueError(f"Unknown TFLite quantization {quantization!r}. Expected one of {sorted(FILENAMES)}.")
+    refuse_strings(context.endpoint, "TFLite")
     converter = tf.lite.TFLiteConverter.from_saved_model(str(context.tflite_source()), signature_keys=["serving_default"])
     details = {"quantization": quantization}
     if quantization != "fp32":
@@ -64,13 +66,13 @@ def _configure_full_integer(converter, context):
 
     options = context.options
     calibration = context.calibration_inputs
-    count = min(int(options.get("calibration_samples") or DEFAULT_CALIBRATION_SAMPLES), len(calibration))
+    count = min(int(options.get("calibration_samples") or DEFAULT_CALIBRATION_SAMPLES), context.calibration_count)
     if count < 1:
         raise ValueError("Full-integer quantisation needs representative inputs. Received: 0 calibration inputs")
 
     def representative_dataset():
         for index in range(count):
-            yield {INPUT_NAME: calibration[index : index + 1]}
+            yield take(calibration, slice(index, index + 1))  # one example of every named input
 
     converter.representative_dataset = representative_dataset
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -144,10 +146,12 @@ def _tensor_types():
 
 
 class SignatureRunner:
-    """Runs a `.tflite` file's `serving_default` signature on float inputs, in LiteRT.
+    """Runs a `.tflite` file's `serving_default` signature on named inputs, in LiteRT.
 
-    Int8 input / output tensors (full-integer models with `int8_io`) are quantised and dequantised
-    here with each tensor's scale and zero point, so every variant is called the same way.
+    Integer-quantised input and output tensors (full-integer models with `int8_io`) are quantised
+    and dequantised here with each tensor's scale and zero point, so every variant is called with
+    the float tensors the model was trained on. Tensors without quantisation parameters (token ids,
+    int32/int64 outputs) pass through unchanged.
     """
 
     def __init__(self, path, num_threads=None):
@@ -156,26 +160,44 @@ class SignatureRunner:
         self.path = str(path)
         self.interpreter = Interpreter(model_path=self.path, num_threads=num_threads or os.cpu_count())
         self.runner = self.interpreter.get_signature_runner("serving_default")
-        self.input_detail = self.runner.get_input_details()[INPUT_NAME]
-        self.output_detail = self.runner.get_output_details()[OUTPUT_NAME]
-        self.info = {
-            "io_dtype": np.dtype(self.input_detail["dtype"]).name,
-            "threads": num_threads or os.cpu_count(),
-        }
-        if np.dtype(self.input_detail["dtype"]).kind in "iu":
-            self.info["input_quantization"] = {"scale": float(self.input_detail["quantization"][0]), "zero_point": int(self.input_detail["quantization"][1])}
-        if np.dtype(self.output_detail["dtype"]).kind in "iu":
-            self.info["output_quantization"] = {"scale": float(self.output_detail["quantization"][0]), "zero_point": int(self.output_detail["quantization"][1])}
+        self.input_details = self.runner.get_input_details()
+        self.output_details = self.runner.get_output_details()
+        self.inputs = [_spec(name, detail) for name, detail in self.input_details.items()]
+        self.outputs = [_spec(name, detail) for name, detail in self.output_details.items()]
+        quantized_io = [d for d in (*self.input_details.values(), *self.output_details.values()) if is_quantized(d)]
+        self.info = {"io_dtype": "int8" if quantized_io else "float32", "threads": num_threads or os.cpu_count()}
+        for key, details in (("input_quantization", self.input_details), ("output_quantization", self.output_details)):
+            quantized = {name: _quantization(d) for name, d in details.items() if is_quantized(d)}
+            if quantized:
+                self.info[key] = quantized
 
-    def __call__(self, inputs):
-        inputs = quantize(np.asarray(inputs, np.float32), self.input_detail)
-        outputs = self.runner(**{INPUT_NAME: inputs})[OUTPUT_NAME]
-        return dequantize(outputs, self.output_detail)
+    def __call__(self, feeds):
+        prepared = {name: quantize(np.asarray(value), self.input_details[name]) for name, value in feeds.items()}
+        results = self.runner(**prepared)
+        return {name: dequantize(value, self.output_details[name]) for name, value in results.items()}
+
+
+def is_quantized(detail):
+    """Whether a signature tensor is an integer tensor standing for floats (it has a scale)."""
+    scale = (detail.get("quantization") or (0.0, 0))[0]
+    return np.dtype(detail["dtype"]).kind in "iu" and bool(scale)
+
+
+def _quantization(detail):
+    scale, zero_point = detail["quantization"]
+    return {"scale": float(scale), "zero_point": int(zero_point)}
+
+
+def _spec(name, detail):
+    """The tensor as a caller sees it: quantised tensors take and give float32."""
+    dtype = "float32" if is_quantized(detail) else np.dtype(detail["dtype"]).name
+    shape = tuple(None if int(d) < 0 else int(d) for d in detail["shape_signature"][1:])
+    return TensorSpec(name, shape, dtype)
 
 
 def quantize(values, detail):
     dtype = np.dtype(detail["dtype"])
-    if dtype.kind not in "iu":
+    if not is_quantized(detail):
         return values.astype(dtype, copy=False)
     scale, zero_point = detail["quantization"]
     limits = np.iinfo(dtype)
@@ -184,7 +206,7 @@ def quantize(values, detail):
 
 def dequantize(values, detail):
     values = np.asarray(values)
-    if values.dtype.kind not in "iu":
-        return values.astype(np.float32, copy=False)
+    if not is_quantized(detail):
+        return np.array(values, copy=True)  # the interpreter reuses its output buffers
     scale, zero_point = detail["quantization"]
     return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)

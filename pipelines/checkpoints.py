@@ -4,7 +4,7 @@
 while one of them is writing (SIGKILL, OOM killer, pre-empted VM) leaves an HDF5/zip file that
 cannot be opened, and the resumed run then dies with "bad object header version number". These
 subclasses keep Keras's logic (when to save, what to monitor, how to restore) and change only how
-the bytes land: written beside the final name, then renamed over it (`deepzoo.io.atomic_path`).
+the bytes land: written beside the final name, then renamed over it (`common.io.atomic_path`).
 
 They override Keras' private `_save_model` hooks and read the state those use (`_weights_path`,
 `_current_epoch`, `_get_file_path`, `_should_save_model`; all present since Keras 3.10, the floor in
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import keras
 
-from deepzoo.io import atomic_path, write_json_atomic
+from common.io import atomic_path, write_json_atomic
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):

@@ -17,6 +17,8 @@ from typing import Callable
 
 import numpy as np
 
+from tasks.base import length, take
+
 
 @dataclasses.dataclass
 class Dataset:
@@ -24,8 +26,8 @@ class Dataset:
 
     name: str
     task: str
-    x: np.ndarray
-    y: np.ndarray
+    x: np.ndarray | dict  # an array, or a dict of named arrays sliced together along axis 0
+    y: np.ndarray | dict
     class_names: list | None = None
     description: str = ""
     value_range: tuple | None = None  # (low, high) of raw pixel values for image data
@@ -37,6 +39,9 @@ class Dataset:
 
     @property
     def input_shape(self):
+        """Shape of one example's `x` (batch excluded); a dict of shapes when `x` is a dict."""
+        if isinstance(self.x, dict):
+            return {key: tuple(value.shape[1:]) for key, value in self.x.items()}
         return tuple(self.x.shape[1:])
 
     @property
@@ -44,11 +49,11 @@ class Dataset:
         return len(self.class_names) if self.class_names else None
 
     def __len__(self):
-        return len(self.x)
+        return length(self.x)
 
     def subset(self, indices):
         sliced = {
-            field: getattr(self, field)[indices]
+            field: take(getattr(self, field), indices)
             for field in ("x", "y", "boxes", "masks", "keypoints")
             if getattr(self, field) is not None
         }
@@ -80,7 +85,13 @@ def register_dataset(name, task, description):
 
 # Modules that register more embedded sources and prefixed loaders; imported on first use so that
 # `import pipelines.datasets` stays light and the modules can import `register_dataset` from here.
-SOURCE_MODULES = ("pipelines.sources_generated", "pipelines.sources_files", "pipelines.sources_foundations")
+SOURCE_MODULES = (
+    "pipelines.sources_generated",
+    "pipelines.sources_files",
+    "pipelines.sources_foundations",
+    "pipelines.sources_scenes",
+    "pipelines.sources_text",
+)
 _loaded = False
 
 

@@ -22,7 +22,6 @@ portion only and are baked into the model as a preprocessing layer.
 """
 
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -31,14 +30,23 @@ import numpy as np
 
 import architectures
 from architectures.registry import constructor_arguments
-from deepzoo.io import atomic_path, write_json_atomic
+from common.io import atomic_path, write_json_atomic
 from pipelines import augment as augment_lib
 from pipelines import optim
 from pipelines.datasets import load_dataset
 from pipelines.distribute import make_strategy
-from pipelines.input_pipeline import make_tf_dataset
+from pipelines.progress import EpochProgress, TrainingProgress  # noqa: F401 (moved there; re-exported)
+from pipelines.runs import (  # noqa: F401 (moved there)
+    Run,
+    RunTotals,
+    default_run_dir,
+    evaluate_run,
+    resolve_run_dir,
+    run_definition,
+)
 from pipelines.splits import holdout_split
-from pipelines.tasks import get_task
+from tasks import get_task
+from tasks.base import length, take
 
 JIT_CHOICES = ("auto", "on", "off")
 
@@ -89,11 +97,17 @@ class TrainResult:
     seconds: float
 
 
-def resolve_jit(jit):
+def resolve_jit(jit, spec=None):
     """XLA on the hot path where it pays: on a GPU. On CPU TF's graph mode was measured faster for
-    convnets (see benchmarks/bench_jit.py and the README), so "auto" turns XLA off there."""
+    convnets (see benchmarks/bench_jit.py and the README), so "auto" turns XLA off there. A model
+    whose registry entry declares an "xla" limitation (an op without an XLA kernel) runs in graph
+    mode under "auto"; "on" for such a model is an error that names the reason."""
     if jit not in JIT_CHOICES:
         raise ValueError(f"jit must be one of {JIT_CHOICES}. Received: jit={jit!r}")
+    if spec is not None and not spec.supports("xla"):
+        if jit == "on":
+            raise ValueError(f"Model '{spec.name}' cannot run under XLA: {spec.limitations['xla']}. Use --jit auto or off.")
+        return False
     if jit == "auto":
         import tensorflow as tf
 
@@ -119,29 +133,30 @@ class PreparedData:
 
     def arrays(self, part):
         indices = {"train": self.train_idx, "val": self.val_idx, "test": self.test_idx}[part]
-        return self.dataset.x[indices], self.dataset.y[indices]
+        return take(self.dataset.x, indices), take(self.dataset.y, indices)
 
 
 def prepare_data(config):
     """Loads the dataset and makes the test / validation / train index split (stratified where the task asks)."""
     spec = architectures.get_spec(config.model)
-    data_name = config.data or spec.default_dataset or get_task(spec.task).default_dataset
+    task = get_task(spec.task)
+    data_name = config.data or spec.default_dataset or task.default_dataset
     config.data = data_name
     dataset = load_dataset(data_name, seed=config.seed, **config.data_options)
-    if dataset.task != spec.task and not (spec.task == "unsupervised"):
+    if dataset.task != spec.task and not getattr(task, "accepts_any_data", False):
         raise ValueError(
             f"Model '{config.model}' is a {spec.task} model but dataset '{data_name}' is {dataset.task} data."
         )
     if config.max_examples and len(dataset) > config.max_examples:
         rng = np.random.default_rng(config.seed)
         dataset = dataset.subset(np.sort(rng.choice(len(dataset), config.max_examples, replace=False)))
-    stratify = get_task(spec.task).stratify and dataset.y.ndim == 1
+    labels = task.stratify_labels(dataset.y) if task.stratify else None
     indices = np.arange(len(dataset))
-    rest, test_idx = holdout_split(len(dataset), config.test_fraction, config.seed, dataset.y if stratify else None)
+    rest, test_idx = holdout_split(len(dataset), config.test_fraction, config.seed, labels)
     if config.validation_fraction:
         fraction = config.validation_fraction / (1.0 - config.test_fraction)
         inner_train, inner_val = holdout_split(
-            len(rest), fraction, config.seed + 1, dataset.y[rest] if stratify else None
+            len(rest), fraction, config.seed + 1, labels[rest] if labels is not None else None
         )
         train_idx, val_idx = rest[inner_train], rest[inner_val]
     else:
@@ -149,16 +164,20 @@ def prepare_data(config):
     return PreparedData(dataset, train_idx, val_idx, test_idx)
 
 
-def build_model(config, dataset, x_train):
+def build_model(config, dataset, x_train, y_train=None):
     """Creates the architecture for this dataset: input shape, classes and train-split statistics."""
     spec = architectures.get_spec(config.model)
     accepted = constructor_arguments(spec)
     overrides = dict(config.model_overrides)
     if "input_shape" in accepted:
         overrides.setdefault("input_shape", list(dataset.input_shape))
+    # The task first: it knows how its data sizes the model (a binary target for a one-unit
+    # regressor, vocabulary sizes of a text model, ...).
+    for key, value in get_task(spec.task).model_overrides(dataset, x_train, accepted, y_train=y_train).items():
+        overrides.setdefault(key, value)
     if dataset.num_classes and "num_classes" in accepted:
-        overrides.setdefault("num_classes", 1 if dataset.num_classes == 2 and spec.task != "classification" else dataset.num_classes)
-    if config.normalize and "preprocessing" in accepted and "preprocessing" not in overrides:
+        overrides.setdefault("num_classes", dataset.num_classes)
+    if config.normalize and "preprocessing" in accepted and "preprocessing" not in overrides and isinstance(x_train, np.ndarray):
         mean, std = normalization_statistics(x_train)
         overrides["preprocessing"] = {"mean": mean, "std": std}
     config.model_overrides = overrides
@@ -232,42 +251,7 @@ def _copy_backbone(model, source_path, freeze):
     return copied
 
 
-def _loss_for(task, output_shape, soft_labels, label_smoothing):
-    import keras
-
-    if task.name == "classification" and output_shape[-1] > 1 and (soft_labels or label_smoothing):
-        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-    return task.loss(output_shape)
-
-
-class EpochProgress:
-    """A one-line-per-epoch progress printer (Keras' bar is noisy in logs and CI)."""
-
-    def __new__(cls, print_fn, epochs):
-        import keras
-
-        class _Progress(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self._started = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                shown = " ".join(f"{k}={v:.4f}" for k, v in (logs or {}).items() if isinstance(v, (int, float)) and k != "learning_rate")
-                print_fn(f"epoch {epoch + 1}/{epochs} {shown} ({time.perf_counter() - self._started:.1f}s)")
-
-        return _Progress()
-
-
-def default_run_dir(model, data, root="runs"):
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    safe_data = data.replace(":", "_").replace("/", "_")
-    base = Path(root) / f"{model}-{safe_data}-{stamp}"
-    candidate, counter = base, 1
-    while candidate.exists():
-        candidate, counter = Path(f"{base}-{counter}"), counter + 1
-    return candidate
-
-
-def train(model, data="", run_dir=None, progress=print, callbacks=(), **options):
+def train(model, data="", run_dir=None, progress=print, callbacks=(), new_run=False, runs_root="runs", **options):
     """Trains `model` (a registry name) on `data` (a dataset name) and writes a run directory.
 
     Keyword options are the fields of `TrainConfig`. Returns a `TrainResult`.
@@ -282,23 +266,22 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
     strategy = make_strategy(config.distribute)
     spec = architectures.get_spec(model)
     task = get_task(spec.task)
-    jit = resolve_jit(config.jit)
+    jit = resolve_jit(config.jit, spec)
     keras.utils.set_random_seed(config.seed)
     prepared = prepare_data(config)
     dataset = prepared.dataset
     x_train, y_train = prepared.arrays("train")
     x_val, y_val = prepared.arrays("val")
-    run_dir = Path(run_dir) if run_dir else default_run_dir(model, config.data)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    # Found by what defines the run (model, data, options): the same command resumes its own
+    # unfinished run; a finished one is never overwritten. Nothing is written yet.
+    run_dir, _ = resolve_run_dir(config, run_dir=run_dir, root=runs_root, new_run=new_run)
+    definition = run_definition(config)  # before build_model fills in input_shape, num_classes, statistics
 
-    augment_fn = None
-    soft_labels = False
-    if dataset.value_range is not None and config.augment not in (None, "none", {}):
-        augment_fn = augment_lib.build_augmentation(config.augment, value_range=dataset.value_range, seed=config.seed)
-        soft_labels = bool(getattr(augment_lib, "augmentation_produces_soft_labels", lambda c: False)(config.augment))
+    augment_fn, soft_labels = make_augmentation(task, config, dataset)
+    task_options = {"label_smoothing": config.label_smoothing, "soft_labels": soft_labels}
 
     with strategy.scope():
-        net = build_model(config, dataset, x_train)
+        net = build_model(config, dataset, x_train, y_train)
         if config.initializer:
             optim.reinitialize(net, config.initializer, seed=config.seed)
         if config.init_from:
@@ -306,28 +289,27 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
             source = source / "model.keras" if source.is_dir() else source
             _copy_backbone(net, source, config.freeze)
         optim.add_weight_penalty(net, l1=config.l1, l2=config.l2)
-        steps_per_epoch = max(1, math.ceil(len(x_train) / config.batch_size))
+        steps_per_epoch = max(1, math.ceil(length(x_train) / config.batch_size))
         adapt_batchnorm_momentum(net, config.bn_momentum, steps_per_epoch * config.epochs)
         optimizer = make_optimizer_for(config, steps_per_epoch)
-        output_shape = tuple(int(d) for d in net.outputs[0].shape[1:])
-        categorical = task.name == "classification" and output_shape[-1] > 1 and (soft_labels or config.label_smoothing)
-        net.compile(
-            optimizer=optimizer,
-            loss=_loss_for(task, output_shape, soft_labels, config.label_smoothing),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")] if categorical else task.metrics(output_shape),
-            jit_compile=jit,
-        )
+        task.compile(net, optimizer, jit_compile=jit, **task_options)
 
-    def to_targets(y):
-        return keras.utils.to_categorical(y, output_shape[-1]).astype("float32") if categorical else y
+    def fit_data(x, y):
+        # Inputs as the model takes them in training (a seq2seq decoder's teacher-forced targets),
+        # targets as its compiled loss takes them (one-hot for soft labels).
+        return task.fit_inputs(net, x, y, **task_options), task.fit_targets(net, y, **task_options)
 
-    train_ds = make_tf_dataset(x_train, to_targets(y_train), config.batch_size, shuffle=True, augment=augment_fn, seed=config.seed)
-    val_ds = make_tf_dataset(x_val, to_targets(y_val), config.batch_size) if len(x_val) else None
+    train_ds = task.make_dataset(*fit_data(x_train, y_train), config.batch_size, shuffle=True, augment=augment_fn, seed=config.seed)
+    val_ds = task.make_dataset(*fit_data(x_val, y_val), config.batch_size) if length(x_val) else None
 
     monitor, mode = task.monitor if val_ds is not None else ("loss", "min")
+    totals = RunTotals.begin(run_dir, definition=definition)  # the first write: the folder and run.json
     best_path = run_dir / "checkpoints" / "best.keras"
     best_path.parent.mkdir(exist_ok=True)
     run_callbacks = [
+        # The task's first: they may add metrics to the epoch's logs (a GAN's validation Fréchet
+        # distance) that checkpoints, the CSV log and early stopping then read.
+        *task.callbacks(run_dir, net, x_val, y_val),
         AtomicBackupAndRestore(str(run_dir / "backup")),
         AtomicModelCheckpoint(str(best_path), monitor=monitor, mode=mode, save_best_only=True),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
@@ -338,6 +320,7 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
             monitor="val_loss" if val_ds is not None else "loss",
             **{k: v for k, v in config.schedule_kwargs.items() if k in ("factor", "patience", "milestones", "step_every")},
         ),
+        totals.callback(),
         *callbacks,
     ]
     if config.early_stopping_patience:
@@ -345,7 +328,8 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
             keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience, restore_best_weights=True)
         )
     if progress:
-        run_callbacks.append(EpochProgress(progress, config.epochs))
+        sizes = {"train": length(x_train), "validation": length(x_val), "test": len(prepared.test_idx)}
+        run_callbacks.append(TrainingProgress(progress, config.epochs, sizes=sizes))
 
     _write_config(run_dir, config, spec, dataset)
     np.savez(run_dir / "split.npz", train=prepared.train_idx, val=prepared.val_idx, test=prepared.test_idx)
@@ -356,23 +340,34 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), **options)
     with atomic_path(run_dir / "model.keras", suffix=".keras") as tmp:
         net.save(tmp)
     metrics = evaluate_model(net, prepared, spec.task)
-    metrics["train_seconds"] = seconds
-    metrics["epochs_run"] = len(history.history.get("loss", []))
+    metrics.update(totals.finish())  # epochs and seconds over every session of the run
     write_json_atomic(run_dir / "metrics.json", metrics)
-    _plots(run_dir, spec.task, metrics, dataset.class_names)
+    _plots(run_dir, task, net, prepared, metrics)
     return TrainResult(run_dir, net, metrics, history.history, seconds)
 
 
 def evaluate_model(model, prepared, task_name):
+    """The task's hold-out report of `model` on the run's test split."""
     x_test, y_test = prepared.arrays("test")
-    predictions = model.predict(x_test, batch_size=256, verbose=0)
-    if isinstance(predictions, (list, tuple)):
-        predictions = predictions[0]
-    metrics = get_task(task_name).evaluate(y_test, predictions, prepared.dataset.class_names)
-    if task_name == "unsupervised":
-        # The model's own objective (quantisation error, unstable bits, reconstruction error, ...).
-        metrics["objective"] = float(model.evaluate(x_test, y_test, batch_size=256, verbose=0, return_dict=True)["loss"])
-    return metrics
+    x_train, _ = prepared.arrays("train")
+    return get_task(task_name).evaluate(model, x_test, y_test, prepared.dataset.class_names, x_reference=x_train)
+
+
+def make_augmentation(task, config, dataset):
+    """The run's augmentation `fn(x, y) -> (x, y)` (or None) and whether it makes soft labels.
+
+    Image-label tasks use the preset/dict augmentations of `pipelines.augment` (labels pass through,
+    mixup/cutmix soften them); tasks with spatial targets build their own, moving boxes, masks and
+    keypoints with the image.
+    """
+    if config.augment in (None, "none", {}):
+        return None, False
+    if getattr(task, "augmentation", None) == "image_label":
+        if dataset.value_range is None:
+            return None, False
+        fn = augment_lib.build_augmentation(config.augment, value_range=dataset.value_range, seed=config.seed)
+        return fn, bool(augment_lib.augmentation_produces_soft_labels(config.augment))
+    return task.build_augmentation(config.augment, dataset, config.seed), False
 
 
 def _write_config(run_dir, config, spec, dataset):
@@ -386,67 +381,16 @@ def _write_config(run_dir, config, spec, dataset):
             "task": spec.task,
             "family": spec.family,
             "class_names": dataset.class_names,
-            "input_shape": list(dataset.input_shape),
+            "input_shape": list(dataset.input_shape) if dataset.input_shape is not None else None,
             "value_range": list(dataset.value_range) if dataset.value_range else None,
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         },
     )
 
 
-def _plots(run_dir, task, metrics, class_names):
-    from pipelines import plots
+def _plots(run_dir, task, model, prepared, report):
+    from tasks import plots
 
     plots.training_curves(run_dir / "history.csv", run_dir / "curves.png")
-    if task == "classification" and "confusion_matrix" in metrics:
-        plots.confusion_matrix(metrics["confusion_matrix"], class_names, run_dir / "confusion_matrix.png")
-
-
-# --- an existing run ------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Run:
-    """A finished run directory: its config, its model and its data splits, for eval/export/tuning."""
-
-    run_dir: Path
-    config: dict
-
-    @classmethod
-    def load(cls, run_dir):
-        run_dir = Path(run_dir)
-        if not (run_dir / "config.json").is_file() or not (run_dir / "model.keras").is_file():
-            raise ValueError(f"Not a run directory (needs config.json and model.keras). Received: {run_dir}")
-        return cls(run_dir, json.loads((run_dir / "config.json").read_text()))
-
-    @property
-    def model_path(self):
-        return self.run_dir / "model.keras"
-
-    def load_model(self):
-        import keras
-
-        return keras.saving.load_model(str(self.model_path))
-
-    def prepared_data(self):
-        config = TrainConfig(**{f.name: self.config[f.name] for f in dataclasses.fields(TrainConfig) if f.name in self.config})
-        dataset = load_dataset(config.data, seed=config.seed, **config.data_options)
-        split = np.load(self.run_dir / "split.npz")
-        if config.max_examples and len(dataset) > config.max_examples:
-            # The same seeded subset as at training time.
-            rng = np.random.default_rng(config.seed)
-            dataset = dataset.subset(np.sort(rng.choice(len(dataset), config.max_examples, replace=False)))
-        return PreparedData(dataset, split["train"], split["val"], split["test"])
-
-    def arrays(self, part):
-        return self.prepared_data().arrays(part)
-
-    @property
-    def metrics(self):
-        path = self.run_dir / "metrics.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def evaluate_run(run_dir):
-    """Re-evaluates a run's saved model on its own hold-out test split; returns the metrics."""
-    run = Run.load(run_dir)
-    return evaluate_model(run.load_model(), run.prepared_data(), run.config["task"])
+    x_test, y_test = prepared.arrays("test")
+    task.plots(run_dir, model, x_test, y_test, report, prepared.dataset.class_names)

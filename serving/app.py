@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import zlib
 
 from fastapi import FastAPI, Request
@@ -15,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import deepzoo
-from serving.errors import BadRequest, PayloadTooLarge, ServingError
+from serving.errors import BadRequest, PayloadTooLarge, ServingError, UnsupportedMediaType
 from serving.metrics import Metrics, ObservabilityMiddleware
 
 log = logging.getLogger("deepzoo.serving")
@@ -62,11 +63,35 @@ class ServerState:
 # --- request and response helpers shared by the protocols ---------------------------------------
 
 
-async def read_body(request, limit):
-    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes.
+JSON_MEDIA_TYPES = ("application/json",)
+# The Open Inference Protocol's binary tensor extension: a JSON header, then raw tensor bytes.
+BINARY_MEDIA_TYPES = ("application/octet-stream",)
+BINARY_MEDIA_PREFIX = "application/vnd.kserve"
+
+
+def check_media_type(request, binary=False):
+    """415 unless the body is JSON (`application/json`, `application/*+json`) or, with `binary`, the
+    binary tensor extension (`application/octet-stream`, `application/vnd.kserve...`). A request
+    without Content-Type is read as JSON: tritonclient and TF Serving's own examples send none."""
+    header = request.headers.get("content-type")
+    if header is None or not header.strip():
+        return
+    media_type = header.split(";", 1)[0].strip().lower()
+    if media_type in JSON_MEDIA_TYPES or (media_type.startswith("application/") and media_type.endswith("+json")):
+        return
+    if binary and (media_type in BINARY_MEDIA_TYPES or media_type.startswith(BINARY_MEDIA_PREFIX)):
+        return
+    accepted = "application/json" + (", application/octet-stream or application/vnd.kserve-* (binary tensor extension)" if binary else "")
+    raise UnsupportedMediaType(f"Unsupported Content-Type. Expected {accepted}. Received: {header[:80]!r}")
+
+
+async def read_body(request, limit, binary=False):
+    """The request body, refused with 415 unless its media type is JSON (or, with `binary`, the binary
+    tensor extension), and with 413 as soon as it is known to exceed `limit` bytes.
 
     gzip/deflate bodies (tritonclient can send them) are inflated with the same limit on the result.
     """
+    check_media_type(request, binary)
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
@@ -114,8 +139,23 @@ async def offload(size, function, *args):
 
 
 def json_bytes(content):
-    # NaN and Infinity are written as tokens, as TF Serving's REST API documents (strict JSON has none).
-    return json.dumps(content, allow_nan=True, separators=(",", ":")).encode()
+    """Strict JSON (RFC 8259): NaN and ±Infinity, which it cannot hold, are written as the strings
+    "NaN", "Infinity" and "-Infinity" (TF Serving's encoding). Tensors are converted with
+    `serving.tensors.json_values` already; this catches any other float (a classification score)."""
+    try:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
+    except ValueError:
+        return json.dumps(_finite(content), allow_nan=False, separators=(",", ":")).encode()
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def json_response(content, status_code=200, headers=None):

@@ -24,6 +24,12 @@ class PayloadTooLarge(ServingError):
     status_code = 413
 
 
+class UnsupportedMediaType(ServingError):
+    """A request body that is neither JSON nor the binary tensor extension."""
+
+    status_code = 415
+
+
 class Unavailable(ServingError):
     """The server cannot serve this now (a version that failed to load, or shutting down)."""
 

@@ -2,11 +2,15 @@
 
 Health, server and model metadata, model readiness and inference, with the two Triton extensions
 tritonclient uses by default: binary tensor data (the JSON header, then raw little-endian tensor
-bytes, its length in `Inference-Header-Content-Length`) and classification (top-k of an output as
-"score:index:label" strings). `GET /v2/models/{name}/config` answers Triton's model configuration.
-"""
+bytes, its length in `Inference-Header-Content-Length`; BYTES elements each a 4-byte length, then
+the bytes) and classification (top-k of an output as "score:index:label" strings).
+`GET /v2/models/{name}/config` answers Triton's model configuration.
 
-import struct
+A request carries every input of the model by name, each with its datatype (FP32, INT32, INT64,
+BYTES as JSON strings, ...); the response carries every output (or those the request names) with
+its own datatype. JSON responses are strict: non-finite floats are the strings "NaN", "Infinity",
+"-Infinity".
+"""
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -29,7 +33,9 @@ from serving.tensors import (
     ALL_DATATYPES,
     array_from_bytes,
     array_from_json,
+    bytes_to_buffer,
     check_inputs,
+    json_values,
     parse_shape,
 )
 
@@ -136,7 +142,7 @@ async def _model_config(request, model_name, model_version):
 async def _infer(request, model_name, model_version):
     state = state_of(request)
     served = state.repository.resolve(model_name, model_version)
-    body = await read_body(request, state.settings.max_request_bytes)
+    body = await read_body(request, state.settings.max_request_bytes, binary=True)
     header_length = request.headers.get(HEADER_LENGTH)
     # Only JSON is costly to decode; binary tensor bytes are used in place.
     json_size = int(header_length) if header_length is not None and header_length.strip().isdigit() else len(body)
@@ -206,7 +212,7 @@ def _decode_request(body, header_length, served):
         feeds[name] = array
     if offset != len(binary):
         raise BadRequest(f"{len(binary) - offset} bytes of binary data were not claimed by any input's binary_data_size.")
-    rows = check_inputs(feeds, served.inputs)
+    rows = check_inputs(feeds, served.inputs, served.config.allow_non_finite)
     return {
         "feeds": feeds,
         "rows": rows,
@@ -289,11 +295,11 @@ def _encode_response(served, parsed, outputs):
             array, datatype = _classify(array, parameters["classification"], served.labels), "BYTES"
         entry = {"name": name, "datatype": datatype, "shape": list(array.shape)}
         if parameters.get("binary_data", parsed["binary_output"]):
-            raw = _bytes_tensor(array) if datatype == "BYTES" else np.ascontiguousarray(array).tobytes()
+            raw = bytes_to_buffer(array) if datatype == "BYTES" else np.ascontiguousarray(array).tobytes()
             entry["parameters"] = {"binary_data_size": len(raw)}
             blobs.append(raw)
         else:
-            entry["data"] = [b.decode() for b in array.ravel()] if datatype == "BYTES" else array.ravel().tolist()
+            entry["data"] = json_values(array.ravel(), f"output '{name}'")
         entries.append(entry)
     response = {"model_name": served.model, "model_version": served.version, "outputs": entries}
     if parsed["id"] is not None:
@@ -302,11 +308,6 @@ def _encode_response(served, parsed, outputs):
     if not blobs:
         return Response(header, media_type="application/json")
     return Response(header + b"".join(blobs), media_type="application/octet-stream", headers={HEADER_LENGTH: str(len(header))})
-
-
-def _bytes_tensor(array):
-    """BYTES elements as the binary extension lays them out: 4-byte little-endian length, then the bytes."""
-    return b"".join(struct.pack("<I", len(item)) + item for item in array.ravel())
 
 
 # Routes are tried in registration order, so inference, nearly every request, is registered first.

@@ -2,10 +2,15 @@
 `deepzoo.json`), the layout TF Serving and Triton read too. Per model, an optional
 `DIR/<name>/serving.json` sets how it is served:
 
-    {"runtime": "onnx", "max_batch_size": 16, "max_queue_delay_ms": 2, "instances": 1, "xla": false}
+    {"runtime": "onnx", "max_batch_size": 16, "max_queue_delay_ms": 2, "instances": 1, "xla": false,
+     "allow_non_finite": false}
 
 Precedence, lowest first: built-in defaults, the `deepzoo serve` flags, the model's `serving.json`.
 A version that fails to load is kept, marked not ready with its error, and the others still serve.
+
+A model's inputs and outputs are the artifact's own (names, dtypes: what its runtime accepts), in
+the order `deepzoo.json` lists them, which must name the same tensors. Hidden folders (an export's
+`.N.staging-*` left by a killed export) are never served.
 """
 
 import dataclasses
@@ -16,6 +21,7 @@ from pathlib import Path
 from serving.batching import DynamicBatcher
 from serving.errors import NotFound, Unavailable
 from serving.logs import native_output_as_logs
+from serving.tensors import TensorSpec
 from serving.runtimes import (
     AUTO_ORDER,
     DEFAULT_FILES,
@@ -48,6 +54,8 @@ class ModelConfig:
             batch. 0 batches only what queued up while the previous batch ran (Triton's default).
         instances: concurrent executions of the model (each LiteRT instance loads its own copy).
         xla: SavedModel only: run the XLA-compiled `serving_xla` signature.
+        allow_non_finite: accept NaN and ±Infinity in float inputs (refused with 400 by default:
+            they are nearly always a client's bug, and poison a whole dynamic batch's statistics).
     """
 
     runtime: str = "auto"
@@ -55,6 +63,7 @@ class ModelConfig:
     max_queue_delay_ms: float = 0.0
     instances: int = 1
     xla: bool = False
+    allow_non_finite: bool = False
 
     def __post_init__(self):
         checks = (
@@ -69,6 +78,7 @@ class ModelConfig:
             ),
             (_is_int(self.instances) and 1 <= self.instances <= 64, "instances must be an integer in [1, 64]"),
             (isinstance(self.xla, bool), "xla must be true or false"),
+            (isinstance(self.allow_non_finite, bool), "allow_non_finite must be true or false"),
         )
         for ok, message in checks:
             if not ok:
@@ -105,6 +115,8 @@ class ServedVersion:
         self.artifact_key = None
         self.error = None
         self.batcher = None
+        self._inputs = []
+        self._outputs = []
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -122,6 +134,8 @@ class ServedVersion:
                 self.runtimes = [first] + [runtime_class(artifact, options) for _ in range(copies - 1)]
                 for runtime in self.runtimes:
                     runtime.warm_up()
+            self._inputs = _ordered_specs(first.inputs, self.metadata.get("inputs"), "inputs")
+            self._outputs = _ordered_specs(first.outputs, self.metadata.get("outputs"), "outputs")
             log.info("model loaded", extra={"event": "model_loaded", **self.describe()})
         except Exception as exc:  # one broken version must not take the others down
             self.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
@@ -141,11 +155,11 @@ class ServedVersion:
 
     @property
     def inputs(self):
-        return self.runtime.inputs
+        return self._inputs
 
     @property
     def outputs(self):
-        return self.runtime.outputs
+        return self._outputs
 
     @property
     def task(self):
@@ -297,6 +311,26 @@ def _select_artifact(path, metadata, choice):
     return choice, candidates[choice]
 
 
+def _ordered_specs(artifact_specs, described, kind):
+    """The artifact's tensors in the order `deepzoo.json` lists them, with fixed dimensions that the
+    metadata knows and the artifact left free. The metadata must name the same tensors."""
+    if not isinstance(described, list) or not all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in described):
+        return list(artifact_specs)
+    by_name = {spec.name: spec for spec in artifact_specs}
+    names = [t["name"] for t in described]
+    if sorted(names) != sorted(by_name):
+        raise ValueError(f"The artifact's {kind} {sorted(by_name)} differ from those deepzoo.json lists: {names}")
+    ordered = []
+    for tensor in described:
+        spec = by_name[tensor["name"]]
+        shape = tensor.get("shape")
+        if isinstance(shape, list) and len(shape) == len(spec.shape) and all(isinstance(d, int) for d in shape):
+            merged = tuple(d if d >= 0 else m if isinstance(m, int) and m > 0 and i > 0 else d for i, (d, m) in enumerate(zip(spec.shape, shape)))
+            spec = TensorSpec(spec.name, merged, spec.dtype)
+        ordered.append(spec)
+    return ordered
+
+
 def _looks_like_export_dir(path):
     return (path / METADATA_FILE).is_file() or any((path / name).is_file() for name in DEFAULT_FILES.values())
 
@@ -334,7 +368,8 @@ def load_repository(root, defaults=None):
     else:
         for model_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             versions = {}
-            for version_dir in sorted(p for p in model_dir.iterdir() if p.is_dir()):
+            # Only numbered folders are versions: an export's hidden `.N.staging-*` never is.
+            for version_dir in sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
                 version = _canonical_version(version_dir.name)
                 if version is not None:
                     versions.setdefault(version, version_dir)

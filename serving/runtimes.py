@@ -3,7 +3,8 @@
 imports TensorFlow.
 
 A runtime describes its own inputs and outputs from the artifact (what the server validates
-requests against) and runs a dict of batched numpy arrays to a dict of batched numpy arrays.
+requests against) and runs a dict of batched numpy arrays, fed by name, to a dict of every output's
+batched numpy array. String tensors are numpy object arrays of bytes.
 """
 
 import logging
@@ -35,6 +36,15 @@ def runtime_kind(artifact_key):
     return None
 
 
+def _placeholder(shape, dtype):
+    """Zeros of `dtype`; empty strings for a string (object) tensor."""
+    if dtype == np.dtype(object):
+        array = np.empty(shape, dtype=object)
+        array.fill(b"")
+        return array
+    return np.zeros(shape, dtype)
+
+
 def _dim(value):
     return int(value) if isinstance(value, (int, np.integer)) and int(value) >= 0 else -1
 
@@ -60,7 +70,7 @@ class Runtime:
         """One batch-1 run of zeros, so lazy initialisation (delegates, allocation, XLA compilation,
         TensorRT engines) happens at load time instead of in the first request."""
         if all(d > 0 for spec in self.inputs for d in spec.shape[1:]):
-            self.run({spec.name: np.zeros((1, *spec.shape[1:]), spec.dtype) for spec in self.inputs})
+            self.run({spec.name: _placeholder((1, *spec.shape[1:]), spec.dtype) for spec in self.inputs})
 
     def describe(self):
         return {"runtime": self.kind, "artifact": self.path.name, "accelerated": self.accelerated}
@@ -122,6 +132,7 @@ _ONNX_TYPES = {
     "tensor(uint32)": np.uint32,
     "tensor(uint64)": np.uint64,
     "tensor(bool)": np.bool_,
+    "tensor(string)": np.object_,
 }
 
 
@@ -246,7 +257,7 @@ class SavedModelRuntime(Runtime):
     platform = "tensorflow_savedmodel"
 
     def __init__(self, path, options):
-        from deepzoo.tensorflow_import import import_tensorflow
+        from common.tensorflow_import import import_tensorflow
 
         tf = import_tensorflow()
         super().__init__(path, options)

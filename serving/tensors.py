@@ -1,8 +1,17 @@
 """Tensor specs, the datatype names of both protocols, and the checks that turn a request's data into
-an array the runtime can take without failing: right dtype, right rank, right fixed dimensions."""
+an array the runtime can take without failing: right dtype, right rank, right fixed dimensions,
+finite values (unless the model allows non-finite inputs).
 
+String tensors (KServe `BYTES`, TensorFlow `DT_STRING`) are numpy object arrays of `bytes`: JSON
+strings arrive UTF-8 encoded, TF Serving's `{"b64": ...}` objects decoded, and the binary extension's
+elements length-prefixed (4-byte little-endian length, then the bytes).
+"""
+
+import base64
+import binascii
 import dataclasses
 import math
+import struct
 
 import numpy as np
 
@@ -28,6 +37,7 @@ DATATYPE_BY_NUMPY = {np.dtype(np_type): name for name, np_type, _ in _DATATYPES}
 TF_BY_NUMPY = {np.dtype(np_type): tf_name for _, np_type, tf_name in _DATATYPES}
 ALL_DATATYPES = tuple(name for name, _, _ in _DATATYPES) + ("BYTES",)
 
+BYTES_DTYPE = np.dtype(object)
 MAX_RANK = 32
 # numpy dtype kinds a JSON value of each target kind may arrive as ('b' bool, 'i'/'u' int, 'f' float).
 _ACCEPTED_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
@@ -67,12 +77,15 @@ def parse_shape(value, what):
     return tuple(value)
 
 
-def array_from_json(data, spec, what, declared_shape=None):
+def array_from_json(data, spec, what, declared_shape=None, b64=False):
     """JSON data (nested lists, flat list or scalar) -> array of `spec.dtype`, reshaped to `declared_shape`.
 
     The dtype is inferred first so that strings, nulls, objects and out-of-range integers are refused
-    rather than coerced.
+    rather than coerced. A BYTES tensor takes strings (and, with `b64`, TF Serving's
+    `{"b64": "..."}` objects for binary values).
     """
+    if spec.dtype == BYTES_DTYPE:
+        return _reshape(bytes_from_json(data, what, b64), declared_shape, what)
     try:
         raw = np.asarray(data)
     except (ValueError, TypeError, RecursionError, OverflowError):
@@ -87,7 +100,10 @@ def array_from_json(data, spec, what, declared_shape=None):
         info = np.iinfo(spec.dtype)
         if raw.min() < info.min or raw.max() > info.max:
             raise BadRequest(f"{what}: values out of range for {spec.datatype}.")
-    array = raw.astype(spec.dtype, copy=False)
+    return _reshape(raw.astype(spec.dtype, copy=False), declared_shape, what)
+
+
+def _reshape(array, declared_shape, what):
     if declared_shape is not None:
         if math.prod(declared_shape) != array.size:
             raise BadRequest(
@@ -97,12 +113,124 @@ def array_from_json(data, spec, what, declared_shape=None):
     return array
 
 
+def bytes_from_json(data, what, b64=False):
+    """Nested lists of JSON strings (or `{"b64": ...}` objects with `b64`) -> object array of bytes."""
+    shape = []
+    level = data
+    while isinstance(level, list):
+        shape.append(len(level))
+        if len(shape) > MAX_RANK:
+            raise BadRequest(f"{what}: data nests deeper than {MAX_RANK} levels.")
+        if not level:
+            break
+        level = level[0]
+    flat = []
+
+    def walk(value, depth):
+        if depth < len(shape):
+            if not isinstance(value, list) or len(value) != shape[depth]:
+                raise BadRequest(f"{what}: data must be a rectangular (nested) list of strings.")
+            for item in value:
+                walk(item, depth + 1)
+        else:
+            flat.append(_bytes_element(value, what, b64))
+
+    walk(data, 0)
+    array = np.empty(len(flat), dtype=object)
+    array[:] = flat
+    return array.reshape(shape)
+
+
+def _bytes_element(value, what, b64):
+    if isinstance(value, str):
+        return value.encode()
+    if b64 and isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest(f"{what}: 'b64' must hold base64 data.") from None
+    expected = 'strings or {"b64": ...} objects' if b64 else "strings"
+    received = "nested lists of uneven depth" if isinstance(value, list) else type(value).__name__.replace("NoneType", "null")
+    raise BadRequest(f"{what}: expected BYTES values as {expected}. Received: {received}.")
+
+
 def array_from_bytes(buffer, spec, what, declared_shape):
+    if spec.dtype == BYTES_DTYPE:
+        return bytes_from_buffer(buffer, what, declared_shape)
     itemsize = spec.dtype.itemsize
     expected = math.prod(declared_shape) * itemsize
     if len(buffer) != expected:
         raise BadRequest(f"{what}: shape {format_shape(declared_shape)} of {spec.datatype} needs {expected} bytes but binary data has {len(buffer)}.")
     return np.frombuffer(buffer, dtype=spec.dtype).reshape(declared_shape)
+
+
+def bytes_from_buffer(buffer, what, declared_shape):
+    """The binary extension's BYTES tensor: each element a 4-byte little-endian length, then its bytes."""
+    buffer = memoryview(buffer)
+    count = math.prod(declared_shape)
+    elements, offset = [], 0
+    for _ in range(count):
+        if offset + 4 > len(buffer):
+            raise BadRequest(f"{what}: binary BYTES data ends inside element {len(elements)} of {count} (each is a 4-byte length, then the bytes).")
+        (size,) = struct.unpack_from("<I", buffer, offset)
+        offset += 4
+        if offset + size > len(buffer):
+            raise BadRequest(f"{what}: binary BYTES element {len(elements)} claims {size} bytes; {len(buffer) - offset} remain.")
+        elements.append(bytes(buffer[offset : offset + size]))
+        offset += size
+    if offset != len(buffer):
+        raise BadRequest(f"{what}: shape {format_shape(declared_shape)} holds {count} BYTES elements; {len(buffer) - offset} bytes are left over.")
+    array = np.empty(count, dtype=object)
+    array[:] = elements
+    return array.reshape(declared_shape)
+
+
+def bytes_to_buffer(array):
+    """BYTES elements as the binary extension lays them out (see `bytes_from_buffer`)."""
+    return b"".join(struct.pack("<I", len(item)) + item for item in (_as_bytes(v) for v in array.ravel()))
+
+
+def _as_bytes(value):
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def check_finite(array, what):
+    """NaN and ±Infinity (also `1e999`, which JSON parsers read as Infinity) are refused."""
+    if array.dtype.kind in "fc" and array.size and not np.isfinite(array).all():
+        raise BadRequest(f"{what}: NaN and Infinity are not accepted (serving.json \"allow_non_finite\": true allows them for this model).")
+    return array
+
+
+def json_values(array, what="output", b64=False):
+    """An output array as JSON-ready nested lists. Strict JSON (RFC 8259) has no NaN or Infinity:
+    they become the strings "NaN", "Infinity" and "-Infinity", as TF Serving writes them. BYTES
+    become strings (UTF-8), or with `b64` TF Serving's `{"b64": ...}` objects."""
+    if array.dtype == BYTES_DTYPE or array.dtype.kind in "SU":
+        return np.vectorize(lambda item: _bytes_json(item, what, b64), otypes=[object])(array).tolist() if array.size else array.tolist()
+    if array.dtype.kind in "fc" and array.size and not np.isfinite(array).all():
+        values = array.astype(object)
+        values[np.isnan(array)] = "NaN"
+        values[np.isposinf(array)] = "Infinity"
+        values[np.isneginf(array)] = "-Infinity"
+        return values.tolist()
+    return array.tolist()
+
+
+def _bytes_json(item, what, b64):
+    data = _as_bytes(item)
+    if b64:
+        return {"b64": base64.b64encode(data).decode("ascii")}
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise NonTextBytes(what) from None
+
+
+class NonTextBytes(BadRequest):
+    """A BYTES output that is not UTF-8 text cannot be a JSON string; the caller picks another encoding."""
+
+    def __init__(self, what):
+        super().__init__(f"{what} holds bytes that are not UTF-8 text; request it as binary data.")
 
 
 def check_batch(array, spec, what):
@@ -120,8 +248,9 @@ def check_batch(array, spec, what):
     return array
 
 
-def check_inputs(arrays, specs):
-    """Every input present, none unknown, each valid, all with the same batch size. Returns the batch size."""
+def check_inputs(arrays, specs, allow_non_finite=False):
+    """Every input present, none unknown, each valid (finite, unless `allow_non_finite`), all with the
+    same batch size. Returns the batch size."""
     names = [spec.name for spec in specs]
     missing = [name for name in names if name not in arrays]
     if missing:
@@ -131,6 +260,8 @@ def check_inputs(arrays, specs):
         raise BadRequest(f"Unknown input(s) {unknown}. Expected inputs: {names}.")
     for spec in specs:
         check_batch(arrays[spec.name], spec, f"input '{spec.name}'")
+        if not allow_non_finite:
+            check_finite(arrays[spec.name], f"input '{spec.name}'")
     batch_sizes = {arrays[name].shape[0] for name in names}
     if len(batch_sizes) != 1:
         raise BadRequest(f"All inputs must have the same batch size. Received: {sorted(batch_sizes)}.")

@@ -3,6 +3,12 @@ columnar ("inputs") formats, and `:classify` for classification models.
 
 Shapes follow TF Serving's documented JSON: status is a `GetModelStatusResponse`, metadata a
 `GetModelMetadataResponse` with the `serving_default` signature, errors `{"error": message}`.
+
+Several named inputs go as `instances` (a list of objects keyed by input name, one per example) or
+as `inputs` (an object keyed by input name, each a batch); strings are JSON strings, binary values
+`{"b64": "..."}`. Every output comes back, string outputs as JSON strings (base64 objects for an
+output whose name ends in `_bytes`, and for bytes that are not UTF-8 text), non-finite floats as
+"NaN", "Infinity", "-Infinity" (strict JSON), as TF Serving writes them.
 """
 
 import math
@@ -22,7 +28,7 @@ from serving.app import (
 )
 from serving.errors import BadRequest
 from serving.runtimes import SIGNATURE
-from serving.tensors import array_from_json, check_inputs
+from serving.tensors import NonTextBytes, array_from_json, check_inputs, json_values
 
 router = APIRouter(tags=["TensorFlow Serving REST API"])
 
@@ -120,7 +126,12 @@ def _named_tensors(value, specs, what):
     unknown = [key for key in value if key not in names]
     if unknown:
         raise BadRequest(f"{what}: unknown input(s) {[k[:80] for k in unknown[:5]]}. Expected inputs: {names}.")
-    return {spec.name: array_from_json(value[spec.name], spec, f"input '{spec.name}'") for spec in specs if spec.name in value}
+    return {spec.name: array_from_json(value[spec.name], spec, f"input '{spec.name}'", b64=True) for spec in specs if spec.name in value}
+
+
+def _named(value, specs):
+    """Whether `value` is an object of input name -> tensor (rather than one `{"b64": ...}` value)."""
+    return isinstance(value, dict) and not (set(value) == {"b64"} and "b64" not in {spec.name for spec in specs})
 
 
 def _decode_predict(body, served):
@@ -133,39 +144,48 @@ def _decode_predict(body, served):
         instances = payload["instances"]
         if not isinstance(instances, list) or not instances:
             raise BadRequest("'instances' must be a non-empty list, one entry per example.")
-        if all(isinstance(item, dict) for item in instances):
+        if all(_named(item, specs) for item in instances):
             names = [spec.name for spec in specs]
             for index, item in enumerate(instances):
                 if sorted(item) != sorted(names):
                     raise BadRequest(f"instances[{index}] must hold exactly the inputs {names}. Received keys: {[k[:80] for k in list(item)[:5]]}.")
-            feeds = {spec.name: array_from_json([item[spec.name] for item in instances], spec, f"input '{spec.name}'") for spec in specs}
-        elif any(isinstance(item, dict) for item in instances):
+            feeds = {spec.name: array_from_json([item[spec.name] for item in instances], spec, f"input '{spec.name}'", b64=True) for spec in specs}
+        elif any(_named(item, specs) for item in instances):
             raise BadRequest("'instances' must be all tensors or all objects keyed by input name, not a mix.")
         elif len(specs) == 1:
-            feeds = {specs[0].name: array_from_json(instances, specs[0], f"input '{specs[0].name}'")}
+            feeds = {specs[0].name: array_from_json(instances, specs[0], f"input '{specs[0].name}'", b64=True)}
         else:
             raise BadRequest(f"The model has {len(specs)} inputs: each instance must be an object keyed by {[s.name for s in specs]}.")
     else:
         inputs = payload["inputs"]
-        if isinstance(inputs, dict):
+        if _named(inputs, specs):
             feeds = _named_tensors(inputs, specs, "'inputs'")
         elif len(specs) == 1:
-            feeds = {specs[0].name: array_from_json(inputs, specs[0], f"input '{specs[0].name}'")}
+            feeds = {specs[0].name: array_from_json(inputs, specs[0], f"input '{specs[0].name}'", b64=True)}
         else:
             raise BadRequest(f"The model has {len(specs)} inputs: 'inputs' must be an object keyed by {[s.name for s in specs]}.")
-    return {"feeds": feeds, "rows": check_inputs(feeds, specs), "row_format": "instances" in payload}
+    return {"feeds": feeds, "rows": check_inputs(feeds, specs, served.config.allow_non_finite), "row_format": "instances" in payload}
+
+
+def _output_values(name, array):
+    """TF Serving's JSON for one output: strings as JSON strings, base64 objects for outputs named
+    `*_bytes` and for bytes that are not text; non-finite floats as "NaN"/"Infinity"/"-Infinity"."""
+    try:
+        return json_values(array, f"output '{name}'", b64=name.endswith("_bytes"))
+    except NonTextBytes:
+        return json_values(array, f"output '{name}'", b64=True)
 
 
 def _encode_predict(served, parsed, outputs):
     names = [spec.name for spec in served.outputs]
+    lists = {name: _output_values(name, outputs[name]) for name in names}
     if parsed["row_format"]:
         if len(names) == 1:
-            return {"predictions": outputs[names[0]].tolist()}
-        lists = {name: outputs[name].tolist() for name in names}
+            return {"predictions": lists[names[0]]}
         return {"predictions": [{name: lists[name][row] for name in names} for row in range(parsed["rows"])]}
     if len(names) == 1:
-        return {"outputs": outputs[names[0]].tolist()}
-    return {"outputs": {name: outputs[name].tolist() for name in names}}
+        return {"outputs": lists[names[0]]}
+    return {"outputs": lists}
 
 
 # --- classify -----------------------------------------------------------------------------------
@@ -198,12 +218,12 @@ def _decode_classify(body, served):
         unknown = [key for key in features if key != spec.name]
         if unknown or spec.name not in features:
             raise BadRequest(f"examples[{index}] must hold exactly the feature '{spec.name}'. Received: {[k[:80] for k in list(features)[:5]]}.")
-        value = array_from_json(features[spec.name], spec, f"examples[{index}] '{spec.name}'")
+        value = array_from_json(features[spec.name], spec, f"examples[{index}] '{spec.name}'", b64=True)
         if value.size != math.prod(spec.shape[1:]):
             raise BadRequest(f"examples[{index}] '{spec.name}': expected {math.prod(spec.shape[1:])} values (shape {list(spec.shape[1:])}). Received: {value.size}.")
         rows.append(value.reshape(spec.shape[1:]))
     feeds = {spec.name: np.stack(rows)}
-    return {"feeds": feeds, "rows": check_inputs(feeds, served.inputs)}
+    return {"feeds": feeds, "rows": check_inputs(feeds, served.inputs, served.config.allow_non_finite)}
 
 
 def _encode_classify(served, parsed, outputs):

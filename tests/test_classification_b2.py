@@ -38,11 +38,17 @@ B2_MODELS = (
     "shufflenet_v2",
     *(f"efficientnet_b{i}" for i in range(8)),
 )
-IMAGENET_BACKBONES = tuple(
-    name
-    for name in B2_MODELS
-    if name not in ("resnet_cifar", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "wide_resnet")
-)
+# The ImageNet-sized rows (canonical input larger than CIFAR's 32 px) record the four strides a
+# detector's FPN takes; read from the registry, not listed.
+def _canonical_input_size(name):
+    import inspect
+
+    spec = architectures.get_spec(name)
+    default = inspect.signature(spec.builder).parameters["input_shape"].default
+    return spec.canonical_config.get("input_shape", default)[0]
+
+
+IMAGENET_BACKBONES = tuple(name for name in B2_MODELS if _canonical_input_size(name) > 32)
 # Momentum is not a common key: SGD-family recipes set it directly, RMSProp recipes (MobileNet,
 # EfficientNet) pass it as one of the Keras optimiser's own `optimizer_options`.
 RECIPE_KEYS = {

@@ -1,8 +1,12 @@
-"""Each CLI command, in process (fast) and once through the installed console script (exit codes)."""
+"""Each CLI command, in process (fast) and once through the installed console script (exit codes);
+a killed `deepzoo train` without --run-dir resumes with the same command."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,8 +31,13 @@ def test_list_json(capsys):
 
 
 def test_info(capsys):
-    code, out, _ = run_cli(capsys, "info", "lenet5")
+    code, out, _ = run_cli(capsys, "info", "lenet5", "--json")
     assert code == 0 and json.loads(out)["reference_params"] == 61_706
+    code, out, _ = run_cli(capsys, "info", "lenet5")
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "lenet5: a classification model of the classification family"
+    assert any(line.startswith("reference") and "61,706 parameters" in line for line in lines)
+    assert any(line.startswith("tiny") and "width_multiplier=0.5" in line for line in lines)
 
 
 @pytest.mark.parametrize(
@@ -46,7 +55,8 @@ def test_info(capsys):
         (("export", "/nonexistent/run"), "Not a run directory"),
         (("check", "--family", "nope"), "Unknown family 'nope'"),
         (("check", "--columns", "build,speed"), "Unknown check columns"),
-        (("list", "--family", "nope"), "No registered model matches"),
+        (("list", "--family", "nope"), "Unknown family 'nope'"),
+        (("list", "--pattern", "zzz*"), "No registered model matches"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
@@ -102,4 +112,54 @@ def test_console_script_exit_codes(tmp_path):
     bad = subprocess.run([str(script), "info", "no_such_model"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("deepzoo info: error: Unknown model")
     usage = subprocess.run([str(script), "train"], capture_output=True, text=True, timeout=120)
-    assert usage.returncode == 2 and "usage:" in usage.stderr
+    assert usage.returncode == 2
+    assert usage.stderr.splitlines() == ["deepzoo train: error: the following arguments are required: model (see deepzoo train --help)"]
+
+
+def _train_command(*extra):
+    return [
+        str(Path(sys.executable).parent / "deepzoo"), "train", "lenet5", "--tiny", "--data", "digits",
+        "--epochs", "30", "--max-examples", "200", "--patience", "0", "--jit", "off", *extra,
+    ]  # fmt: skip
+
+
+def test_killed_run_without_run_dir_resumes_with_the_same_command(tmp_path):
+    """SIGKILL a run started without --run-dir; the same command finds it, says so, and finishes it
+    once, with totals over both sessions. Then the finished run is left alone."""
+    process = subprocess.Popen(_train_command(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    first_line = process.stdout.readline().strip()
+    assert first_line.startswith("deepzoo train: new run runs/lenet5-digits-"), first_line
+    run_dir = tmp_path / first_line.split("new run ", 1)[1]
+    history = run_dir / "history.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and (not history.is_file() or len(history.read_text().splitlines()) < 4):
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    process.stdout.close()
+    done = len(history.read_text().splitlines()) - 1
+    assert 3 <= done < 30 and (run_dir / "backup").is_dir() and not (run_dir / "model.keras").exists()
+    assert (run_dir / "run.json").is_file(), "train() did not record the run (pipelines.runs.RunTotals.begin)"
+    seconds_before = json.loads((run_dir / "run.json").read_text())["totals"]["train_seconds"]
+
+    resumed = subprocess.run(_train_command(), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert resumed.stdout.splitlines()[0].startswith(f"deepzoo train: resuming unfinished run {run_dir.relative_to(tmp_path)} ("), resumed.stdout[:500]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [run_dir.name]
+    epochs = [int(line.split(",")[0]) for line in history.read_text().splitlines()[1:]]
+    assert epochs[-1] == 29 and epochs.count(29) == 1
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 30  # the whole run, not the resumed session's part
+    assert metrics["train_seconds"] > seconds_before > 0
+
+    # Once finished, the same command starts a new folder beside it (resolve_run_dir is what train calls).
+    from pipelines.runs import resolve_run_dir
+    from pipelines.train import TrainConfig
+
+    config = TrainConfig(model="lenet5", data="digits", model_config="tiny", epochs=30, max_examples=200, early_stopping_patience=0)
+    assert resolve_run_dir(config, root=tmp_path / "runs") == (run_dir.parent / f"{run_dir.name}-2", False)
+
+
+def test_a_finished_run_directory_is_refused(capsys, tiny_run):
+    code, _, err = run_cli(capsys, "train", "lenet5", "--tiny", "--data", "digits", "--epochs", "2", "--run-dir", str(tiny_run))
+    assert code == 2 and "holds a finished run" in err and len(err.strip().splitlines()) == 1

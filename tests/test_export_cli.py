@@ -38,6 +38,25 @@ def test_export_quantised_with_int8_io(run_dir, tmp_path, capsys):
     assert meta["artifacts"]["onnx"]["verified"]
 
 
+def test_export_run_exports_the_tasks_endpoint(run_dir, tmp_path, monkeypatch):
+    """export_run exports `Task.export_endpoint(model)`, not the bare model: names come from it."""
+    import keras
+
+    from export import export_run
+    from tasks import get_task
+
+    def endpoint(model):
+        image = keras.Input(tuple(model.inputs[0].shape[1:]), name="image")
+        return keras.Model(image, {"probabilities": model(image)})
+
+    monkeypatch.setattr(get_task("classification"), "export_endpoint", endpoint)
+    (result,) = export_run(run_dir, formats=["onnx"], out_dir=tmp_path / "export")["results"]
+    assert result.verified, result.error
+    meta = json.loads((tmp_path / "export" / "deepzoo.json").read_text())
+    assert [t["name"] for t in meta["inputs"]] == ["image"] and [t["name"] for t in meta["outputs"]] == ["probabilities"]
+    assert meta["artifacts"]["onnx"]["metric"]["name"] == "accuracy" and meta["artifacts"]["onnx"]["metric"]["targets"] == "ground truth"
+
+
 def test_export_to_a_repository(run_dir, tmp_path, capsys):
     code, stdout, _ = cli(capsys, "export", run_dir, "--format", "onnx", "--repository", tmp_path, "--name", "digits", "--version", "7")
     assert code == 0, stdout

@@ -101,9 +101,9 @@ def test_artifacts_serve_raw_inputs_at_any_batch_size(exported, model):
     expected = np.asarray(model(x))
     for name in ("savedmodel", "onnx", "tflite", "tflite_fp16"):
         predictor = export_formats.load_artifact(out, name)
-        np.testing.assert_allclose(predictor(x), expected, atol=2e-2 if name == "tflite_fp16" else 1e-4)
-        np.testing.assert_allclose(predictor(x[:1]), expected[:1], atol=2e-2 if name == "tflite_fp16" else 1e-4)
-    np.testing.assert_allclose(export_formats.load_savedmodel(out / "saved_model.pb", "serving_xla")(x), expected, atol=1e-4)
+        np.testing.assert_allclose(predictor(x)["output"], expected, atol=2e-2 if name == "tflite_fp16" else 1e-4)
+        np.testing.assert_allclose(predictor({"input": x[:1]})["output"], expected[:1], atol=2e-2 if name == "tflite_fp16" else 1e-4)
+    np.testing.assert_allclose(export_formats.load_savedmodel(out / "saved_model.pb", "serving_xla")(x)["output"], expected, atol=1e-4)
 
 
 def test_onnx_is_checked_has_a_dynamic_batch_and_a_selectable_opset(model, tmp_path):
@@ -130,7 +130,7 @@ def test_full_integer_with_int8_io_for_microcontrollers(model, tmp_path):
     assert runner.get_output_details()["output"]["dtype"] == np.int8
     info = read_metadata(tmp_path)["artifacts"]["tflite_int8"]
     assert info["io_dtype"] == "int8" and info["weights"] == "per-tensor" and info["calibration_examples"] == 32
-    assert info["input_quantization"]["scale"] > 0 and "zero_point" in info["output_quantization"]
+    assert info["input_quantization"]["input"]["scale"] > 0 and "zero_point" in info["output_quantization"]["output"]
     # Without targets the Keras classes are the targets: the metric is agreement with Keras.
     assert info["metric"]["targets"] == "keras predictions" and info["metric"]["artifact"] >= 0.9
 
@@ -158,7 +158,7 @@ def _broken(fmt, how):
     def load(path, *args, **kwargs):
         predictor = fmt.load(path, *args, **kwargs)
         change = (lambda y: y + 0.05) if how == "shift" else (lambda y: np.roll(y, 1, axis=-1))
-        return export_formats.Predictor(lambda x: change(predictor(x)), predictor.info)
+        return export_formats.Predictor(lambda feeds: {k: change(v) for k, v in predictor(feeds).items()}, predictor.info, inputs=predictor.inputs)
 
     return dataclasses.replace(fmt, load=load)
 

@@ -76,7 +76,7 @@ def test_a_failed_verification_creates_no_version(run_dir, tmp_path, monkeypatch
 
     def broken_load(path, *args, **kwargs):
         predictor = export_formats.load_onnx(path)
-        return export_formats.Predictor(lambda x: predictor(x) + 1.0, predictor.info)
+        return export_formats.Predictor(lambda feeds: {k: v + 1.0 for k, v in predictor(feeds).items()}, predictor.info, inputs=predictor.inputs)
 
     monkeypatch.setitem(FORMATS, "onnx", dataclasses.replace(FORMATS["onnx"], load=broken_load))
     with pytest.raises(RuntimeError, match="onnx: outputs differ"):

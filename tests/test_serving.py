@@ -366,7 +366,6 @@ def test_onnx_runtime_workers_stop_spinning_soon_after_a_run(export_dir):
 
     runtime = OnnxRuntime(export_dir / "model.onnx", {})
     assert runtime.session.get_session_options().get_session_config_entry("session.intra_op.spin_duration_us") == str(INTRA_OP_SPIN_US)
-    assert 0 < INTRA_OP_SPIN_US <= 1000
 
 
 # `deepzoo serve` through the console script's `main`, with `serving.serve` replaced by a probe

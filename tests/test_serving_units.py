@@ -249,3 +249,82 @@ def test_serving_never_imports_training_or_export_code():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- named, typed tensors -------------------------------------------------------------------------
+
+
+def test_batcher_concatenates_every_named_input_of_each_request():
+    class TwoInputs:
+        thread_safe = True
+        batches = []
+
+        def run(self, feeds):
+            self.batches.append({name: value.shape for name, value in feeds.items()})
+            return {"sum": feeds["image"].sum(axis=1) + feeds["ids"].sum(axis=1), "words": feeds["text"]}
+
+    async def main():
+        batcher = DynamicBatcher([TwoInputs()], max_batch_size=8, max_queue_delay_s=0.05)
+        batcher.start()
+        requests = [
+            {"image": np.full((1, 2), i, np.float32), "ids": np.full((1, 3), i, np.int64), "text": np.array([f"w{i}".encode()], dtype=object)}
+            for i in range(6)
+        ]
+        results = await asyncio.gather(*(batcher.infer(r, 1) for r in requests))
+        await batcher.close(5)
+        return results
+
+    results = asyncio.run(main())
+    for index, result in enumerate(results):
+        assert result["sum"].tolist() == [5.0 * index] and result["words"].tolist() == [f"w{index}".encode()]
+    assert max(batch["ids"][0] for batch in TwoInputs.batches) > 1  # requests were grouped, every input concatenated
+
+
+def test_bytes_tensors_from_json_base64_and_the_binary_extension():
+    from serving.tensors import BYTES_DTYPE, array_from_bytes, bytes_to_buffer
+
+    spec = TensorSpec("text", (-1,), BYTES_DTYPE)
+    assert spec.datatype == "BYTES" and spec.tf_dtype == "DT_STRING"
+    assert array_from_json(["a", "\u00e9"], spec, "t").tolist() == [b"a", "\u00e9".encode()]
+    assert array_from_json([["a"], [{"b64": "/wA="}]], TensorSpec("t", (-1, 1), BYTES_DTYPE), "t", b64=True).tolist() == [[b"a"], [b"\xff\x00"]]
+    for data, message, b64 in (([1], "expected BYTES values as strings", False), ([{"b64": "AA=="}], "expected BYTES", False), ([["a"], "b"], "rectangular", True)):
+        with pytest.raises(BadRequest, match=message):
+            array_from_json(data, spec, "t", b64=b64)
+    values = np.array([b"", b"cat", b"\xff" * 300], dtype=object)
+    raw = bytes_to_buffer(values)
+    assert array_from_bytes(raw, spec, "t", (3,)).tolist() == values.tolist()
+    for buffer, shape, message in ((raw[:-1], (3,), "claims 300 bytes"), (raw, (2,), "left over"), (raw[:2], (1,), "ends inside element 0")):
+        with pytest.raises(BadRequest, match=message):
+            array_from_bytes(buffer, spec, "t", shape)
+
+
+def test_non_finite_values_are_refused_unless_allowed_and_written_as_strings():
+    from serving.app import json_bytes
+    from serving.tensors import json_values
+
+    feeds = {"input": np.array([[1.0, np.nan, 2.0]], np.float32)}
+    with pytest.raises(BadRequest, match="NaN and Infinity are not accepted"):
+        check_inputs(feeds, [SPEC])
+    assert check_inputs(feeds, [SPEC], allow_non_finite=True) == 1
+    assert json_values(np.array([np.nan, np.inf, -np.inf, 1.5])) == ["NaN", "Infinity", "-Infinity", 1.5]
+    assert json_values(np.array([b"\xff"], dtype=object), b64=True) == [{"b64": "/w=="}]
+    body = json_bytes({"scores": [[float("nan"), 0.5]], "x": float("-inf")})
+
+    def refuse(token):
+        raise ValueError(token)
+
+    assert json.loads(body, parse_constant=refuse) == {"scores": [["NaN", 0.5]], "x": "-Infinity"}
+    with pytest.raises(ValueError, match="allow_non_finite must be true or false"):
+        ModelConfig(allow_non_finite="yes")
+
+
+def test_served_tensors_follow_the_metadata_order_and_must_match_the_artifact():
+    from serving.repository import _ordered_specs
+
+    artifact = [TensorSpec("b", (-1, -1), np.dtype(np.int32)), TensorSpec("a", (-1, 3), np.dtype(np.float32))]
+    described = [{"name": "a", "shape": [-1, 3], "dtype": "float32"}, {"name": "b", "shape": [-1, 6], "dtype": "int32"}]
+    ordered = _ordered_specs(artifact, described, "inputs")
+    assert [(s.name, s.shape) for s in ordered] == [("a", (-1, 3)), ("b", (-1, 6))]
+    with pytest.raises(ValueError, match="differ from those deepzoo.json lists"):
+        _ordered_specs(artifact, described[:1], "inputs")
+    assert _ordered_specs(artifact, None, "inputs") == artifact

@@ -26,6 +26,9 @@ with Keras 3.15 / TF 2.21, both done by `multiworker_strategy()`:
   `fix_keras_multiworker()` patches both for multi-worker strategies only.
 
     python -m tuning.distributed train lenet5 --data digits --tiny --epochs 2     # TF_CONFIG set per process
+
+This entry calls `pipelines.train.train` itself (`train_arguments` reads the TrainConfig fields as
+flags); nothing below the CLI imports the `deepzoo` package.
 """
 
 import json
@@ -205,19 +208,76 @@ def _worker_main(settings_path):
     return 0
 
 
-def _train_main(argv):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    multiworker_strategy()
-    from deepzoo.cli import main
+# `deepzoo train`'s spellings of TrainConfig fields that are not the field name itself.
+TRAIN_FLAG_FIELDS = {"lr": "learning_rate", "patience": "early_stopping_patience"}
+TRAIN_KEY_VALUE_FLAGS = {"set": "model_overrides", "data_option": "data_options", "optimizer_option": "optimizer_options"}
+TRAIN_USAGE = (
+    "python -m tuning.distributed train MODEL [--data D] [--tiny] [--run-dir DIR] [--set K=V] [--data-option K=V] "
+    "[--optimizer-option K=V] [--FIELD VALUE ...]  (FIELD: a pipelines.train.TrainConfig field, as deepzoo train spells it)"
+)
 
-    if "--distribute" not in argv:
-        argv = [*argv, "--distribute", "multiworker"]
-    return main(["train", *argv])
+
+def _json_or_text(text):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def train_arguments(argv):
+    """(model, data, run_dir, options) of this entry's `train` arguments: `--FIELD VALUE` for every
+    TrainConfig field (values are JSON where they parse), `--tiny`, and repeatable KEY=VALUE flags.
+    Values are checked by `pipelines.train.train` itself; this entry imports nothing of the CLI."""
+    if not argv or argv[0].startswith("-"):
+        raise ValueError(f"a model name comes first. Usage: {TRAIN_USAGE}")
+    model, rest = argv[0], list(argv[1:])
+    data, run_dir, options = "", None, {}
+    while rest:
+        flag = rest.pop(0)
+        name = flag[2:].replace("-", "_") if flag.startswith("--") else ""
+        if not name:
+            raise ValueError(f"expected a --flag. Received: {flag!r}")
+        if name == "tiny":
+            options["model_config"] = "tiny"
+            continue
+        if not rest:
+            raise ValueError(f"{flag} needs a value.")
+        value = rest.pop(0)
+        if name == "data":
+            data = value
+        elif name == "run_dir":
+            run_dir = value
+        elif name in TRAIN_KEY_VALUE_FLAGS:
+            key, sep, text = value.partition("=")
+            if not sep or not key:
+                raise ValueError(f"{flag} must be KEY=VALUE. Received: {value!r}")
+            options.setdefault(TRAIN_KEY_VALUE_FLAGS[name], {})[key.replace("-", "_")] = _json_or_text(text)
+        else:
+            options[TRAIN_FLAG_FIELDS.get(name, name)] = _json_or_text(value)
+    options.setdefault("distribute", "multiworker")
+    return model, data, run_dir, options
+
+
+def _train_main(argv):
+    """One worker of a multi-worker training run: the strategy first, then `pipelines.train.train`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        model, data, run_dir, options = train_arguments(argv)
+        multiworker_strategy()  # before any other TensorFlow op of the process
+        from pipelines.train import train
+
+        result = train(model, data, run_dir=run_dir, **options)
+    except (ValueError, TypeError) as exc:  # TypeError: a --FIELD that TrainConfig does not have
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"tuning.distributed train: error: {message}", file=sys.stderr)
+        return 2
+    print(f"run directory: {result.run_dir}")
+    return 0
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: python -m tuning.distributed worker SETTINGS.json | train MODEL [deepzoo train options]"
+    usage = "usage: python -m tuning.distributed worker SETTINGS.json | train MODEL [--data D] [--tiny] [--FIELD VALUE ...]"
     if not argv or argv[0] not in ("worker", "train"):
         print(usage, file=sys.stderr)
         return 2

@@ -23,11 +23,10 @@ import time
 import numpy as np
 
 import architectures
-from pipelines import augment as augment_lib
 from pipelines import optim
-from pipelines.input_pipeline import make_tf_dataset
-from pipelines.tasks import get_task
-from pipelines.train import TrainConfig, build_model, make_optimizer_for, normalization_statistics, resolve_jit
+from pipelines.train import TrainConfig, build_model, make_augmentation, make_optimizer_for, normalization_statistics, resolve_jit
+from tasks import get_task
+from tasks.base import take
 
 
 def _accepts(builder, argument):
@@ -35,14 +34,6 @@ def _accepts(builder, argument):
 
     target = builder.__init__ if inspect.isclass(builder) else builder
     return argument in inspect.signature(target).parameters
-
-
-def _loss(task, output_shape, categorical, label_smoothing):
-    import keras
-
-    if categorical:
-        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-    return task.loss(output_shape)
 
 
 @dataclasses.dataclass
@@ -53,8 +44,7 @@ class PreparedModel:
     net: object
     variables: list
     initial: list
-    categorical: bool
-    output_shape: tuple
+    task_options: dict
     normalize_in_pipeline: bool
     soft_labels: bool
     seconds: float
@@ -72,14 +62,17 @@ class FoldFit:
 class FoldTrainer:
     """Builds, resets and fits models of one architecture on index subsets of one dataset."""
 
-    def __init__(self, model, dataset, base_config, monitor=None, patience=None):
+    def __init__(self, model, dataset, base_config, monitor=None, patience=None, build_indices=None):
         self.spec = architectures.get_spec(model)
+        # Examples the model's data-derived arguments come from (a text model's vocabularies):
+        # the search's development split, never its test split.
+        self.build_indices = np.arange(len(dataset)) if build_indices is None else np.asarray(build_indices)
         self.task = get_task(self.spec.task)
         self.dataset = dataset
         self.base = base_config
         self.monitor = monitor  # (name, mode) for early stopping inside a fold
         self.patience = patience
-        self.jit = resolve_jit(base_config.jit)
+        self.jit = resolve_jit(base_config.jit, self.spec)
 
     # --- configuration ------------------------------------------------------------------------
 
@@ -102,35 +95,28 @@ class FoldTrainer:
         keras.backend.clear_session()
         keras.utils.set_random_seed(config.seed)
         normalize_in_pipeline = (
-            config.normalize and _accepts(self.spec.builder, "preprocessing") and "preprocessing" not in config.model_overrides
+            config.normalize
+            and isinstance(self.dataset.x, np.ndarray)
+            and _accepts(self.spec.builder, "preprocessing")
+            and "preprocessing" not in config.model_overrides
         )
         build_config = dataclasses.replace(config, normalize=False, model_overrides=dict(config.model_overrides))
-        net = build_model(build_config, self.dataset, self.dataset.x[:1])
+        net = build_model(build_config, self.dataset, take(self.dataset.x, self.build_indices), take(self.dataset.y, self.build_indices))
         if config.initializer:
             optim.reinitialize(net, config.initializer, seed=config.seed)
         optim.add_weight_penalty(net, l1=config.l1, l2=config.l2)
-        soft_labels = False
-        if self._augments(config):
-            soft_labels = bool(getattr(augment_lib, "augmentation_produces_soft_labels", lambda c: False)(config.augment))
+        _, soft_labels = make_augmentation(self.task, config, self.dataset)
+        task_options = {"label_smoothing": config.label_smoothing, "soft_labels": soft_labels}
         steps_per_epoch = max(1, math.ceil(steps_reference / config.batch_size))
         optimizer = make_optimizer_for(config, steps_per_epoch)
-        output_shape = tuple(int(d) for d in net.outputs[0].shape[1:])
-        categorical = bool(self.task.name == "classification" and output_shape[-1] > 1 and (soft_labels or config.label_smoothing))
-        net.compile(
-            optimizer=optimizer,
-            loss=_loss(self.task, output_shape, categorical, config.label_smoothing),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")] if categorical else self.task.metrics(output_shape),
-            jit_compile=self.jit,
-        )
-        optimizer.build(net.trainable_variables)
-        variables = list(net.variables) + list(optimizer.variables)
+        self.task.compile(net, optimizer, jit_compile=self.jit, **task_options)
+        if not optimizer.built:  # a model with its own train_step builds its optimisers in compile
+            optimizer.build(net.trainable_variables)
+        variables = list(net.variables) + [v for opt in _optimizers(net, optimizer) for v in opt.variables]
         initial = [np.array(v.numpy(), copy=True) for v in variables]
         return PreparedModel(
-            config, net, variables, initial, categorical, output_shape, normalize_in_pipeline, soft_labels, time.perf_counter() - started
+            config, net, variables, initial, task_options, normalize_in_pipeline, soft_labels, time.perf_counter() - started
         )
-
-    def _augments(self, config):
-        return self.dataset.value_range is not None and config.augment not in (None, "none", {})
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -155,17 +141,19 @@ class FoldTrainer:
     # --- data -----------------------------------------------------------------------------------
 
     def _targets(self, prepared, y):
-        import keras
+        return self.task.fit_targets(prepared.net, y, **prepared.task_options)
 
-        return keras.utils.to_categorical(y, prepared.output_shape[-1]).astype("float32") if prepared.categorical else y
+    def _fit_data(self, prepared, indices):
+        """Inputs and targets of `indices` as the model trains on them (task hooks)."""
+        x, y = take(self.dataset.x, indices), take(self.dataset.y, indices)
+        return self.task.fit_inputs(prepared.net, x, y, **prepared.task_options), self._targets(prepared, y)
 
     def datasets(self, prepared, train_idx, val_idx, seed):
         """tf.data pipelines of one fold: the training pipeline augments, then standardises."""
         import tensorflow as tf
 
         config = prepared.config
-        x_train = self.dataset.x[train_idx]
-        y_train = self._targets(prepared, self.dataset.y[train_idx])
+        x_train, y_train = self._fit_data(prepared, train_idx)
         mean = std = None
         if prepared.normalize_in_pipeline:
             mean, std = normalization_statistics(x_train)
@@ -176,8 +164,8 @@ class FoldTrainer:
             return ((x - mean) / std).astype("float32") if mean is not None else x
 
         augment_fn = None
-        if self._augments(config):
-            augment = augment_lib.build_augmentation(config.augment, value_range=self.dataset.value_range, seed=seed)
+        augment, _ = make_augmentation(self.task, dataclasses.replace(config, seed=seed), self.dataset)
+        if augment is not None:
             if mean is not None:
                 mean_t, std_t = tf.constant(mean), tf.constant(std)
 
@@ -190,11 +178,11 @@ class FoldTrainer:
             train_x = x_train
         else:
             train_x = standardize(x_train)
-        train_ds = make_tf_dataset(train_x, y_train, config.batch_size, shuffle=True, augment=augment_fn, seed=seed)
+        train_ds = self.task.make_dataset(train_x, y_train, config.batch_size, shuffle=True, augment=augment_fn, seed=seed)
         val_ds = None
         if val_idx is not None and len(val_idx):
-            x_val = standardize(self.dataset.x[val_idx])
-            val_ds = make_tf_dataset(x_val, self._targets(prepared, self.dataset.y[val_idx]), config.batch_size)
+            x_val, y_val = self._fit_data(prepared, val_idx)
+            val_ds = self.task.make_dataset(standardize(x_val), y_val, config.batch_size)
         return train_ds, val_ds
 
     # --- fitting --------------------------------------------------------------------------------
@@ -229,22 +217,33 @@ class FoldTrainer:
         if early and stopper.best_epoch is not None:
             index = max(0, min(runs - 1, stopper.best_epoch - initial_epoch))
         metrics = {k: float(v[index]) for k, v in logs.items() if len(v) > index and k != "learning_rate"}
+        if val_ds is not None and self.monitor and self.monitor[0] not in metrics:
+            # A task objective Keras does not log (mAP, BLEU, Fréchet distance): the task's own
+            # report on the validation fold, with the model's final (or best) weights.
+            report = self.task.evaluate(prepared.net, self._standardized(prepared, train_idx, val_idx), take(self.dataset.y, val_idx), self.dataset.class_names)
+            metrics.update({f"val_{k}": float(v) for k, v in report.items() if isinstance(v, (int, float))})
         return FoldFit(metrics, {k: [float(x) for x in v] for k, v in logs.items()}, runs, seconds, early)
+
+    def _standardized(self, prepared, train_idx, indices):
+        x = take(self.dataset.x, indices)
+        if prepared.normalize_in_pipeline:
+            mean, std = normalization_statistics(take(self.dataset.x, train_idx))
+            x = ((x - np.asarray(mean, "float32")) / np.asarray(std, "float32")).astype("float32")
+        return x
 
     def evaluate(self, prepared, train_idx, test_idx):
         """Metrics of the current model on `test_idx` (standardised with `train_idx` statistics):
-        Keras' compiled metrics plus the task's full evaluation (accuracy, macro F1, ...)."""
-        x_train = self.dataset.x[train_idx]
-        x_test = self.dataset.x[test_idx]
-        if prepared.normalize_in_pipeline:
-            mean, std = normalization_statistics(x_train)
-            x_test = ((x_test - np.asarray(mean, "float32")) / np.asarray(std, "float32")).astype("float32")
-        y_test = self.dataset.y[test_idx]
-        dataset = make_tf_dataset(x_test, self._targets(prepared, y_test), 256)
+        Keras' compiled metrics plus the task's full evaluation (accuracy, mAP, BLEU, ...)."""
+        x_test = self._standardized(prepared, train_idx, test_idx)
+        y_test = take(self.dataset.y, test_idx)
+        dataset = self.task.make_dataset(self.task.fit_inputs(prepared.net, x_test, y_test, **prepared.task_options), self._targets(prepared, y_test), 256)
         keras_metrics = prepared.net.evaluate(dataset, verbose=0, return_dict=True)
-        predictions = prepared.net.predict(make_tf_dataset(x_test, y_test, 256), verbose=0)
-        if isinstance(predictions, (list, tuple)):
-            predictions = predictions[0]
-        report = self.task.evaluate(y_test, predictions, self.dataset.class_names)
-        report.pop("confusion_matrix", None)
-        return {**{k: float(v) for k, v in keras_metrics.items()}, **{f"task_{k}": v for k, v in report.items()}}
+        report = self.task.evaluate(prepared.net, x_test, y_test, self.dataset.class_names)
+        scalars = {k: v for k, v in report.items() if isinstance(v, (int, float))}
+        return {**{k: float(v) for k, v in keras_metrics.items()}, **{f"task_{k}": v for k, v in scalars.items()}}
+
+
+def _optimizers(net, optimizer):
+    """The optimiser the trainer built, plus any a model with its own train_step keeps (a GAN's)."""
+    extra = [opt for opt in getattr(net, "extra_optimizers", ()) if opt is not optimizer]
+    return [optimizer, *extra]

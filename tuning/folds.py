@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepzoo.io import atomic_path
+from common.io import atomic_path
 from pipelines.splits import make_splits, parse_validation
 
 
@@ -67,8 +67,8 @@ class FoldPlan:
 
 
 def stratify_labels(task, y):
-    """Class labels for stratification where the task stratifies (classification with integer labels)."""
-    return y if task.stratify and y.ndim == 1 else None
+    """Class labels for stratification where the task stratifies (its `stratify_labels`)."""
+    return task.stratify_labels(y) if task.stratify else None
 
 
 def cv_splits(scheme, indices, labels, seed):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepzoo.io import atomic_path, write_json_atomic, write_text_atomic
+from common.io import atomic_path, write_json_atomic, write_text_atomic
 
 
 def collect_trials(project_dir, oracle):

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 import architectures
-from deepzoo.io import write_json_atomic
+from common.io import write_json_atomic
 from pipelines.splits import parse_validation
-from pipelines.tasks import get_task
+from tasks import get_task
 from pipelines.train import TrainConfig, prepare_data
 from tuning import report
 from tuning.fitting import FoldTrainer
@@ -45,7 +45,6 @@ from tuning.tuners import TUNER_NAMES, CrossValidator, make_tuner
 PROJECT_NAME = "search"
 # Settings that may differ when a search is resumed (they do not change what a trial computes).
 NOT_IDENTITY = ("max_trials", "distributed", "workers", "overwrite", "retrain", "out_dir", "timeout", "verbose")
-MAX_DIRECTIONS = ("accuracy", "auc", "f1", "precision", "recall", "r2")
 # TrainConfig fields that the search itself owns.
 RESERVED_OPTIONS = (
     "model", "data", "data_options", "model_config", "model_overrides", "epochs", "seed", "test_fraction",
@@ -123,20 +122,19 @@ def default_out_dir(model, data, tuner, cv, root="runs/tune"):
 
 
 def parse_objective(objective, task):
-    """`name` or `name:max|min` -> (name, direction); the default follows the task."""
+    """`name` or `name:max|min` -> (name, direction); the default and the directions come from the
+    task (`Task.objectives`: accuracy max, mAP max, BLEU max, Fréchet distance min, ...)."""
     if not objective:
-        objective = "val_accuracy" if task.name == "classification" else "val_loss"
+        objective = f"val_{task.objective[0]}"
     name, _, direction = str(objective).partition(":")
     if not name.startswith("val_"):
         name = "val_" + name
-    available = ["val_loss"] + [f"val_{m.name}" for m in task.metrics((2,))]
-    if name not in available:
-        raise ValueError(f"Unknown objective '{name}' for a {task.name} model. Expected one of {available} (optionally :max or :min).")
+    directions = {"val_loss": "min", **{f"val_{key}": way for key, way in task.objectives}}
+    if name not in directions:
+        raise ValueError(f"Unknown objective '{name}' for a {task.name} model. Expected one of {sorted(directions)} (optionally :max or :min).")
     if direction and direction not in ("max", "min"):
         raise ValueError(f"Objective direction must be max or min. Received: {objective!r}")
-    if not direction:
-        direction = "max" if any(word in name for word in MAX_DIRECTIONS) else "min"
-    return name, direction
+    return name, direction or directions[name]
 
 
 def _check_settings(s):
@@ -264,7 +262,10 @@ class _Search:
     # --- running ------------------------------------------------------------------------------------
 
     def _validator(self, plan, project_dir, fold_progress=False):
-        trainer = FoldTrainer(self.s.model, self.dataset, self.base, monitor=self.monitor, patience=None if self.s.tuner == "hyperband" else self.s.patience)
+        trainer = FoldTrainer(
+            self.s.model, self.dataset, self.base, monitor=self.monitor, patience=None if self.s.tuner == "hyperband" else self.s.patience,
+            build_indices=self.dev_idx,
+        )
         return CrossValidator(
             trainer,
             plan,
@@ -423,7 +424,11 @@ class _Search:
         previous = _read_json(run_dir / "tuning.json")
         metrics = _read_json(run_dir / "metrics.json")
         if previous is None or metrics is None or {k: previous.get(k) for k in marker} != json.loads(json.dumps(marker)):
-            if run_dir.exists() and previous is not None and {k: previous.get(k) for k in marker} != json.loads(json.dumps(marker)):
+            stale = previous is not None and {k: previous.get(k) for k in marker} != json.loads(json.dumps(marker))
+            # A finished retrain whose marker was never written (killed in between) is redone:
+            # train() never overwrites a finished run. An unfinished one resumes from its backup.
+            unmarked = previous is None and (run_dir / "model.keras").is_file()
+            if run_dir.exists() and (stale or unmarked):
                 shutil.rmtree(run_dir)  # an older best: start its retrain afresh
             self.progress(f"retraining trial {best['trial_id']} on all {len(self.dev_idx):,} training examples for {epochs} epochs → {run_dir}")
             metrics = _train_tolerating_plot_failure(

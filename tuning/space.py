@@ -118,7 +118,12 @@ def generic_space(spec, dataset, tuner="random"):
         learning_rate["step"] = 10.0
     space["learning_rate"] = learning_rate
     space["batch_size"] = {"kind": "choice", "values": [16, 32, 64], "default": 32, "ordered": True}
-    if dataset.value_range is not None and len(dataset.input_shape) == 3:
+    from tasks import get_task
+
+    # Augmentation strength scales the image-label presets; tasks with spatial targets or their own
+    # training step (detectors, GANs) bring their own augmentation, searched through their spec.
+    image_label = getattr(get_task(spec.task), "augmentation", None) == "image_label"
+    if image_label and dataset.value_range is not None and dataset.input_shape is not None and len(dataset.input_shape) == 3:
         space["augment_strength"] = {"kind": "choice", "values": [0.0, 0.05, 0.1], "default": 0.0, "ordered": True}
     return space
 

@@ -44,7 +44,7 @@ _counter = itertools.count()
 
 def write_text_atomic(path, text):
     """Writes a new file beside `path` and renames it into place: a reader (or a resumed search after
-    SIGKILL) sees the old or the new content, never half of it. Cheaper than `deepzoo.io.atomic_path`
+    SIGKILL) sees the old or the new content, never half of it. Cheaper than `common.io.atomic_path`
     (no temporary directory), which matters for the many small records of a search."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

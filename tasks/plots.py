@@ -3,7 +3,7 @@
 import csv
 from pathlib import Path
 
-from deepzoo.io import atomic_path
+from common.io import atomic_path
 
 
 def _pyplot():

@@ -1,0 +1,405 @@
+"""Semantic segmentation (family E): a class per pixel.
+
+Element structure (batched):
+    (x float32 [N, H, W, C] raw pixels (0..255 for the embedded scenes),
+     y uint8/int32 [N, H, W] class ids, 0 = background, K = len(class_names) classes)
+
+A model maps [N, H, W, C] to per-pixel probabilities [N, H', W', K] (softmax; a model whose output
+layer is not a softmax is taken to emit logits). Most models keep H' = H; a valid-convolution model
+without tile padding (U-Net as in the paper) returns a smaller map centred on the image, and the
+task then centre-crops the targets to it (`fit_targets`, `score`). Random geometric augmentation
+needs full-size targets, so use such a model with `tile_padding="reflect"` (its output covers the
+image) when augmenting.
+
+Loss: sparse categorical cross-entropy per pixel, weighted per class by 1/√frequency (U-Net's
+class-balancing w_c; `Segmentation.class_balance`): `make_dataset` yields (images, ids, weights).
+Metrics (unweighted): pixel accuracy and `keras.metrics.MeanIoU`
+(argmax of the probabilities). The hold-out report (`score`) has "miou" (the tuning objective),
+"per_class_iou", "pixel_accuracy" and the confusion matrix, all from `keras.metrics.MeanIoU`'s
+confusion matrix. The export endpoint returns {"probabilities" [N, H', W', K] float32,
+"class_map" [N, H', W'] int32}; exported class maps must agree with Keras' on ≥ 99.9 % of pixels
+(a near-tie between two classes may flip under another runtime's arithmetic).
+
+Augmentation (`build_augmentation`) runs Keras 3 preprocessing layers on the dict
+`{"images", "segmentation_masks"}`, so every geometric transform moves the mask with the image
+(nearest-neighbour for masks); colour transforms touch the image only.
+"""
+
+import numpy as np
+
+from tasks.base import CheckOutcome, Task, length, model_input_specs
+
+# Geometric and colour augmentations, applied in this order whatever the config's order.
+AUGMENTATION_KEYS = ("flip", "translate", "rotate", "zoom", "elastic", "brightness", "contrast")
+AUGMENTATION_PRESETS = {
+    "none": {},
+    "light": {"flip": "horizontal", "translate": 0.1},
+    "standard": {"flip": "horizontal_and_vertical", "translate": 0.1, "rotate": 0.05, "zoom": 0.1, "brightness": 0.1, "contrast": 0.1},
+    # U-Net §3.1: elastic deformation (and shifts/rotations) is the key augmentation with few images.
+    "unet": {"flip": "horizontal_and_vertical", "translate": 0.05, "elastic": 1.0},
+}
+# Pixel agreement an exported class map must reach against Keras'.
+CLASS_MAP_AGREEMENT = 0.999
+
+
+def _output_tensor(model):
+    return model.outputs[0]
+
+
+def num_classes_of(model):
+    return int(_output_tensor(model).shape[-1])
+
+
+def outputs_probabilities(model):
+    """Whether the model's output is a softmax (else it is taken to be logits)."""
+    activation = getattr(model.layers[-1], "activation", None)
+    return getattr(activation, "__name__", "") == "softmax"
+
+
+def centre_crop(masks, size):
+    """The centre `size` = (h, w) of [N, H, W, ...] arrays (a valid-convolution output's region)."""
+    height, width = masks.shape[1:3]
+    out_h, out_w = int(size[0]), int(size[1])
+    if (height, width) == (out_h, out_w):
+        return masks
+    if out_h > height or out_w > width:
+        raise ValueError(f"Cannot crop targets of size {(height, width)} to a larger output {(out_h, out_w)}.")
+    top, left = (height - out_h) // 2, (width - out_w) // 2
+    return masks[:, top : top + out_h, left : left + out_w]
+
+
+def class_map_of(outputs):
+    """Predicted class ids [N, H, W] from an endpoint's outputs (or bare probabilities)."""
+    if isinstance(outputs, dict):
+        if "class_map" in outputs:
+            return np.asarray(outputs["class_map"])
+        outputs = outputs.get("probabilities", next(iter(outputs.values())))
+    return np.argmax(np.asarray(outputs), axis=-1)
+
+
+def iou_report(confusion, class_names=None):
+    """mIoU (as keras.metrics.MeanIoU computes it), per-class IoU and pixel accuracy from a
+    confusion matrix (rows true, columns predicted). A class absent from both the targets and
+    the predictions has no IoU (None) and does not count towards the mean."""
+    import keras
+
+    confusion = np.asarray(confusion, dtype=np.float64)
+    k = len(confusion)
+    metric = keras.metrics.MeanIoU(num_classes=k)
+    metric.total_cm.assign(confusion.astype("float32"))
+    true_pixels, predicted_pixels, hits = confusion.sum(axis=1), confusion.sum(axis=0), np.diag(confusion)
+    union = true_pixels + predicted_pixels - hits
+    names = list(class_names) if class_names else [str(i) for i in range(k)]
+    return {
+        "miou": float(metric.result()),
+        "per_class_iou": {name: (float(hits[i] / union[i]) if union[i] > 0 else None) for i, name in enumerate(names)},
+        "pixel_accuracy": float(hits.sum() / max(confusion.sum(), 1.0)),
+    }
+
+
+# --- augmentation ------------------------------------------------------------------------------
+
+
+def _augmentation_settings(config):
+    if config in (None, False, "none", {}):
+        return {}
+    if config is True:
+        config = "standard"
+    if isinstance(config, str):
+        if config not in AUGMENTATION_PRESETS:
+            raise ValueError(f"Unknown segmentation augmentation preset {config!r}. Expected one of {sorted(AUGMENTATION_PRESETS)} or a dict.")
+        return dict(AUGMENTATION_PRESETS[config])
+    if not isinstance(config, dict):
+        raise ValueError(f"Augmentation must be a preset name or a dict. Received: {config!r}")
+    unknown = sorted(set(config) - set(AUGMENTATION_KEYS))
+    if unknown:
+        raise ValueError(f"Unknown segmentation augmentation(s) {unknown}. Expected some of {list(AUGMENTATION_KEYS)}.")
+    return {key: value for key, value in config.items() if value not in (None, False, 0)}
+
+
+def augmentation_layers(config, value_range=(0.0, 255.0), seed=0):
+    """Keras preprocessing layers, in `AUGMENTATION_KEYS` order, that accept the dict
+    {"images", "segmentation_masks"}. Settings: flip = True | "horizontal" | "vertical" |
+    "horizontal_and_vertical"; translate, rotate (fraction of a turn), zoom, brightness, contrast =
+    factor; elastic = RandomElasticTransform's `factor` (its strength, 0..1)."""
+    import keras
+
+    settings = _augmentation_settings(config)
+    layers = []
+    for index, key in enumerate(k for k in AUGMENTATION_KEYS if k in settings):
+        value, layer_seed = settings[key], seed + 101 * (index + 1)
+        if key == "flip":
+            layers.append(keras.layers.RandomFlip("horizontal" if value is True else value, seed=layer_seed))
+        elif key == "translate":
+            layers.append(keras.layers.RandomTranslation(value, value, fill_mode="reflect", seed=layer_seed))
+        elif key == "rotate":
+            layers.append(keras.layers.RandomRotation(value, fill_mode="reflect", seed=layer_seed))
+        elif key == "zoom":
+            layers.append(keras.layers.RandomZoom(value, value, fill_mode="reflect", seed=layer_seed))
+        elif key == "elastic":
+            layers.append(keras.layers.RandomElasticTransform(factor=float(value), value_range=value_range, seed=layer_seed))
+        elif key == "brightness":
+            layers.append(keras.layers.RandomBrightness(value, value_range=value_range, seed=layer_seed))
+        elif key == "contrast":
+            layers.append(keras.layers.RandomContrast(value, value_range=value_range, seed=layer_seed))
+    return layers
+
+
+def make_augment_fn(layers, value_range=(0.0, 255.0)):
+    """`fn(images [B, H, W, C], masks [B, H, W]) -> (images, masks)` on batches (tf.data map)."""
+    import tensorflow as tf
+
+    low, high = value_range
+
+    def augment(images, masks):
+        if images.shape[1:3] != masks.shape[1:3]:
+            raise ValueError(
+                f"Segmentation augmentation needs targets the size of the images. Received: images {images.shape}, "
+                f"masks {masks.shape} (a valid-output model crops its targets: use tile_padding='reflect')."
+            )
+        # Keras resamples masks with nearest-neighbour interpolation; float keeps every layer happy.
+        data = {"images": tf.cast(images, "float32"), "segmentation_masks": tf.cast(masks, "float32")[..., None]}
+        for layer in layers:
+            data = layer(data)
+        augmented = tf.clip_by_value(data["images"], low, high)
+        return tf.cast(augmented, images.dtype), tf.cast(tf.round(data["segmentation_masks"][..., 0]), masks.dtype)
+
+    return augment
+
+
+def exportable_argmax(scores, axis=-1):
+    """int32 argmax over `axis` that converts to ONNX and TFLite builtins.
+
+    `keras.ops.argmax` on floats guards against flushed negative zeros with `signbit`, which the
+    TensorFlow backend writes as a Bitcast that neither tf2onnx nor LiteRT supports. The argmax of
+    the integer mask "equals the maximum" is the same index (the first maximal one, like numpy's)
+    and takes the integer path: ReduceMax, GreaterEqual, Cast, ArgMax.
+    """
+    from keras import ops
+
+    is_max = ops.cast(ops.greater_equal(scores, ops.max(scores, axis=axis, keepdims=True)), "int32")
+    return ops.cast(ops.argmax(is_max, axis=axis), "int32")
+
+
+class Segmentation(Task):
+    name = "segmentation"
+    element = "(x float32 [N, H, W, C] raw pixels, y uint8/int32 [N, H, W] class ids, 0 = background)"
+    default_dataset = "shapes_masks"
+    monitor = ("val_miou", "max")
+    objective = ("miou", "max")
+    export_outputs = "probabilities [N, H, W, K] float32 and class_map [N, H, W] int32 (argmax)"
+    stratify = False
+
+    # Per-pixel loss weights that balance class frequencies (the w_c of U-Net's weight map, §3):
+    # w_c ∝ 1/√(frequency of c in the targets given to `make_dataset`), scaled to a mean pixel
+    # weight of 1. Without it the background (≈ 90 % of the shapes scenes' pixels) drowns the
+    # gradient that tells the shapes apart. None = unweighted cross-entropy.
+    class_balance = "inverse_sqrt_frequency"
+
+    # --- data ---------------------------------------------------------------------------------
+
+    def class_weights(self, y):
+        """float32 [K] loss weight per class id for targets `y` (see `class_balance`)."""
+        counts = np.bincount(np.asarray(y).reshape(-1).astype(np.int64), minlength=1).astype(np.float64)
+        frequency = counts / max(counts.sum(), 1.0)
+        weights = np.zeros_like(frequency)
+        present = frequency > 0
+        weights[present] = frequency[present] ** -0.5
+        weights /= max(float(np.sum(frequency * weights)), 1e-12)
+        return weights.astype("float32")
+
+    def make_dataset(self, x, y, batch_size, shuffle=False, augment=None, seed=0):
+        """Batches of `(images, class ids)`, or `(images, class ids, pixel weights)` with
+        `class_balance`; weights are looked up after augmentation, so they follow the moved masks."""
+        import tensorflow as tf
+
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+        if shuffle:
+            dataset = dataset.shuffle(min(length(x), 10_000), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size)
+        if augment is not None:
+            dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+        if self.class_balance:
+            weights = tf.constant(self.class_weights(y))
+            dataset = dataset.map(lambda images, masks: (images, masks, tf.gather(weights, tf.cast(masks, "int32"))))
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def build_augmentation(self, config, dataset, seed):
+        value_range = tuple(dataset.value_range) if getattr(dataset, "value_range", None) else (0.0, 255.0)
+        layers = augmentation_layers(config, value_range, seed)
+        return make_augment_fn(layers, value_range) if layers else None
+
+    def model_overrides(self, dataset, x_train, accepted, y_train=None):
+        """Constructor arguments the data implies: a model that can mirror-pad its input to a
+        valid-convolution tile (U-Net's overlap-tile) does so, so that its output covers the image,
+        its targets need no cropping and geometric augmentation can move them."""
+        return {"tile_padding": "reflect"} if "tile_padding" in accepted else {}
+
+    def fit_targets(self, model, y, **_):
+        """int32 class ids, centre-cropped to the model's output where it is smaller (valid U-Net)."""
+        y = np.asarray(y).astype("int32")
+        return centre_crop(y, _output_tensor(model).shape[1:3])
+
+    # --- training -----------------------------------------------------------------------------
+
+    def loss(self, model, **_):
+        import keras
+
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model))
+
+    def metrics(self, model, **_):
+        import keras
+
+        return [
+            keras.metrics.SparseCategoricalAccuracy(name="pixel_accuracy"),
+            keras.metrics.MeanIoU(num_classes=num_classes_of(model), sparse_y_pred=False, name="miou"),
+        ]
+
+    # --- evaluation ---------------------------------------------------------------------------
+
+    def score(self, y_true, outputs, class_names=None, chunk=64):
+        """mIoU, per-class IoU, pixel accuracy and the confusion matrix (keras.metrics.MeanIoU)."""
+        import keras
+
+        predicted = class_map_of(outputs).astype("int32")
+        y_true = centre_crop(np.asarray(y_true).astype("int32"), predicted.shape[1:3])
+        if y_true.shape != predicted.shape:
+            raise ValueError(f"Targets {y_true.shape} and predictions {predicted.shape} differ in shape.")
+        k = len(class_names) if class_names else int(max(y_true.max(initial=0), predicted.max(initial=0)) + 1)
+        # Chunks keep MeanIoU's float32 confusion counts exact; they are summed as integers.
+        metric = keras.metrics.MeanIoU(num_classes=k)
+        confusion = np.zeros((k, k), dtype=np.int64)
+        for start in range(0, len(y_true), chunk):
+            metric.reset_state()
+            metric.update_state(y_true[start : start + chunk], predicted[start : start + chunk])
+            confusion += np.asarray(metric.total_cm).astype(np.int64)
+        return {
+            **iou_report(confusion, class_names),
+            "confusion_matrix": confusion.tolist(),
+            "num_examples": int(len(y_true)),
+        }
+
+    def plots(self, run_dir, model, x, y, report, class_names=None, count=6):
+        from pathlib import Path
+
+        run_dir = Path(run_dir)
+        x = np.asarray(x)[:count]
+        outputs = self.predict(model, x)
+        overlay_grid(x, np.asarray(y)[:count], class_map_of(outputs), class_names, run_dir / "segmentation_overlay.png")
+        if report.get("per_class_iou"):
+            per_class_iou_chart(report["per_class_iou"], report.get("miou"), run_dir / "per_class_iou.png")
+
+    # --- sweep --------------------------------------------------------------------------------
+
+    def example_batch(self, model, n, seed):
+        """Blocky label maps and images whose colour follows the label (learnable in a few steps)."""
+        rng = np.random.default_rng(seed)
+        height, width, channels = (int(d) for d in model.inputs[0].shape[1:4])
+        k = num_classes_of(model)
+        cells = 8
+        coarse = rng.integers(0, k, size=(n, cells, cells))
+        labels = np.repeat(np.repeat(coarse, -(-height // cells), axis=1), -(-width // cells), axis=2)[:, :height, :width]
+        palette = rng.uniform(0.0, 255.0, size=(k, channels))
+        x = palette[labels] + rng.normal(0.0, 10.0, size=(n, height, width, channels))
+        x = np.clip(x, 0.0, 255.0).astype("float32")
+        y = centre_crop(labels.astype("int32"), _output_tensor(model).shape[1:3])
+        return x, y
+
+    # --- export -------------------------------------------------------------------------------
+
+    def export_endpoint(self, model, format=None):
+        import keras
+
+        (spec,) = model_input_specs(model)[:1]
+        inputs = keras.Input(shape=spec.shape, name=spec.name, dtype=spec.dtype)
+        scores = model(inputs, training=False)
+        probabilities = scores if outputs_probabilities(model) else keras.layers.Softmax(axis=-1, name="softmax")(scores)
+        class_map = exportable_argmax(probabilities)
+        return keras.Model(inputs, {"probabilities": probabilities, "class_map": class_map}, name=f"{model.name}_endpoint")
+
+    def compare_outputs(self, name, reference, actual, atol, rtol):
+        reference, actual = np.asarray(reference), np.asarray(actual)
+        if name != "class_map":
+            return super().compare_outputs(name, reference, actual, atol, rtol)
+        if reference.shape != actual.shape:
+            return CheckOutcome(False, f"{name}: shape {actual.shape} differs from Keras {reference.shape}")
+        agree = float(np.mean(reference == actual)) if reference.size else 1.0
+        return CheckOutcome(agree >= CLASS_MAP_AGREEMENT, f"{name}: {agree:.4%} of pixels equal (need {CLASS_MAP_AGREEMENT:.1%})")
+
+    def quantized_reference(self, reference_outputs):
+        """Targets for a quantised export's mIoU when no ground truth is given: Keras' class map."""
+        return class_map_of(reference_outputs)
+
+
+# --- plots -------------------------------------------------------------------------------------
+
+
+def _colour_mapping(k):
+    import matplotlib
+
+    palette = matplotlib.colormaps["tab10"].colors
+    return {i: [int(255 * c) for c in palette[(i - 1) % len(palette)]] if i else [0, 0, 0] for i in range(k)}
+
+
+def overlay_grid(images, true_masks, predicted_masks, class_names, path):
+    """Rows: image, ground truth and prediction drawn with keras.visualization.draw_segmentation_masks."""
+    import keras
+
+    from tasks import plots
+
+    true_masks = centre_crop(np.asarray(true_masks), predicted_masks.shape[1:3])
+    images = centre_crop(np.asarray(images, dtype="float32"), predicted_masks.shape[1:3])
+    k = len(class_names) if class_names else int(max(true_masks.max(initial=0), predicted_masks.max(initial=0)) + 1)
+    colours = _colour_mapping(k)
+    low, high = float(images.min(initial=0.0)), float(images.max(initial=1.0))
+    images = (images - low) / max(high - low, 1e-6) * 255.0 if high > 255.0 or low < 0.0 or high <= 1.0 else images
+    if images.shape[-1] == 1:
+        images = np.repeat(images, 3, axis=-1)
+
+    # Masks are drawn over a grey version of the image, so that a class colour never mixes with
+    # the random colour of the shape under it.
+    grey = np.repeat(images @ np.array([0.299, 0.587, 0.114], "float32"), 3).reshape(images.shape)
+
+    def draw(masks):
+        return keras.visualization.draw_segmentation_masks(
+            grey, np.asarray(masks, "int32")[..., None], num_classes=k, color_mapping=colours, alpha=0.8, ignore_index=0
+        )
+
+    rows = [("image", images.astype("uint8")), ("ground truth", draw(true_masks)), ("prediction", draw(predicted_masks))]
+    plt = plots._pyplot()
+    n = len(images)
+    figure, axes = plt.subplots(3, n, figsize=(2.2 * n, 7.0), squeeze=False)
+    for row, (title, pictures) in enumerate(rows):
+        for column in range(n):
+            axis = axes[row][column]
+            axis.imshow(pictures[column])
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if column == 0:
+                axis.set_ylabel(title)
+    names = class_names or [str(i) for i in range(k)]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=np.array(colours[i]) / 255.0) for i in range(1, k)]
+    figure.legend(handles, names[1:], loc="lower center", ncol=max(1, k - 1), frameon=False)
+    figure.suptitle("held-out images: ground truth and prediction (background not painted)")
+    plots._save(figure, path)
+    return path
+
+
+def per_class_iou_chart(per_class_iou, miou, path):
+    from tasks import plots
+
+    names = list(per_class_iou)
+    values = [per_class_iou[name] if per_class_iou[name] is not None else 0.0 for name in names]
+    plt = plots._pyplot()
+    figure, axis = plt.subplots(figsize=(max(4.0, 0.7 * len(names) + 2), 3.4))
+    axis.bar(range(len(names)), values, color="tab:blue")
+    axis.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    axis.set_ylim(0.0, 1.0)
+    axis.set_ylabel("IoU")
+    if miou is not None:
+        axis.axhline(miou, color="tab:red", linestyle="--", label=f"mIoU {miou:.3f}")
+        axis.legend(loc="lower right")
+    axis.set_title("hold-out IoU per class")
+    axis.grid(axis="y", alpha=0.3)
+    plots._save(figure, path)
+    return path

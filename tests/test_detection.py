@@ -1,0 +1,337 @@
+"""The detection task's box math, scoring, augmentation and export endpoint, and RetinaNet.
+
+Each test fails if the thing it names breaks: anchors, matching, delta coding, the focal loss, NMS
+(against a numpy reference), boxes moving with augmented images, COCO mAP on perfect predictions
+and on images without objects, and the export endpoint's ONNX / TFLite-builtins parity.
+"""
+
+import numpy as np
+import pytest
+
+import architectures
+from tasks import detection as det
+from tasks import get_task
+
+TASK = get_task("detection")
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return architectures.create_model("retinanet", config="tiny")
+
+
+# --- anchors -------------------------------------------------------------------------------------
+
+
+def test_anchor_grid_sizes_ratios_and_order():
+    scales = (1.0, 2 ** (1 / 3), 2 ** (2 / 3))
+    anchors = det.generate_anchors([(2, 3)], strides=[8], base_sizes=[32], scales=scales, aspect_ratios=(0.5, 1.0, 2.0))
+    assert anchors.shape == (2 * 3 * 9, 4)
+    first = anchors[:9]  # location (row 0, column 0): centre (4, 4)
+    np.testing.assert_allclose((first[:, :2] + first[:, 2:]) / 2, 4.0, atol=1e-5)
+    widths, heights = first[:, 2] - first[:, 0], first[:, 3] - first[:, 1]
+    np.testing.assert_allclose(np.sqrt(widths * heights), np.repeat(32 * np.array(scales), 3), rtol=1e-5)
+    np.testing.assert_allclose(heights / widths, np.tile([0.5, 1.0, 2.0], 3), rtol=1e-5)
+    # Row-major positions: the second location is one stride to the right, the fourth one stride down.
+    np.testing.assert_allclose(anchors[9:18] - first, np.tile([8.0, 0.0, 8.0, 0.0], (9, 1)), atol=1e-5)
+    np.testing.assert_allclose(anchors[27:36] - first, np.tile([0.0, 8.0, 0.0, 8.0], (9, 1)), atol=1e-5)
+
+
+def test_model_anchors_match_its_outputs(tiny_model):
+    # 128 px: P3..P7 are 16², 8², 4², 2², 1² cells with 9 anchors each.
+    expected = 9 * (256 + 64 + 16 + 4 + 1)
+    assert tiny_model.anchors.shape == (expected, 4)
+    outputs = tiny_model(np.zeros((1, 128, 128, 3), "float32"))
+    assert tuple(outputs["box_deltas"].shape) == (1, expected, 4)
+    assert tuple(outputs["class_logits"].shape) == (1, expected, tiny_model.num_classes)
+    sides = np.sqrt(np.prod(tiny_model.anchors[:, 2:] - tiny_model.anchors[:, :2], axis=1))
+    assert sides.min() == pytest.approx(16.0, rel=1e-4)  # 2 × stride 8 in the tiny config
+    assert sides.max() == pytest.approx(256.0 * 2 ** (2 / 3), rel=1e-4)
+
+
+# --- matching and coding -------------------------------------------------------------------------
+
+
+def test_matching_thresholds_ignore_band_and_low_quality_matches():
+    anchors = np.array(
+        [
+            [0, 0, 10, 10],  # IoU 1.0 with box 0 → positive
+            [0, 0, 10, 12],  # IoU 0.83 → positive
+            [0, 0, 10, 22],  # IoU 0.45 → ignored (between 0.4 and 0.5)
+            [0, 0, 20, 20],  # IoU 0.25 → background
+            [100, 100, 110, 110],  # best anchor of the small box 1 (IoU 0.16): low-quality positive
+            [60, 60, 70, 70],  # nothing → background
+        ],
+        "float32",
+    )
+    boxes = np.array([[[0, 0, 10, 10], [100, 100, 104, 104], [-1, -1, -1, -1]], [[-1, -1, -1, -1]] * 3], "float32")
+    classes = np.array([[2, 1, -1], [-1, -1, -1]], "int32")
+    matched, labels = det.match_anchors(anchors, boxes, classes)
+    assert np.asarray(labels[0]).tolist() == [2, 2, det.IGNORE, det.BACKGROUND, 1, det.BACKGROUND]
+    assert np.asarray(matched[0])[[0, 1, 4]].tolist() == [0, 0, 1]
+    assert np.asarray(labels[1]).tolist() == [det.BACKGROUND] * 6  # an image without objects
+    _, strict = det.match_anchors(anchors, boxes, classes, low_quality_matches=False)
+    assert int(np.asarray(strict)[0, 4]) == det.BACKGROUND
+
+
+def test_delta_encoding_round_trip_and_fixture():
+    rng = np.random.default_rng(0)
+    centres, sizes = rng.uniform(20, 100, (50, 2)), rng.uniform(4, 60, (50, 2))
+    anchors = np.concatenate([centres - sizes / 2, centres + sizes / 2], -1).astype("float32")
+    boxes = anchors + rng.normal(0, 3, anchors.shape).astype("float32")
+    boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2] + 1)
+    for variance in (None, [0.1, 0.1, 0.2, 0.2]):
+        deltas = det.encode_boxes(anchors, boxes[None], variance)
+        np.testing.assert_allclose(np.asarray(det.decode_boxes(anchors, deltas, variance))[0], boxes, atol=1e-3)
+    # The spec's fixture: (0, 0.25, 0, 0) in (dy, dx, dh, dw) means the box lies a quarter width to the right.
+    fixture = det.encode_boxes(np.array([[0, 0, 10, 10]], "float32"), np.array([[2.5, 0, 12.5, 10]], "float32"))
+    np.testing.assert_allclose(np.asarray(fixture), [[0.0, 0.25, 0.0, 0.0]], atol=1e-6)
+
+
+def test_focal_loss_agrees_with_keras_binary_focal_crossentropy():
+    import keras
+
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 3, (4, 7, 5)).astype("float32")
+    targets = (rng.uniform(size=(4, 7, 5)) < 0.3).astype("float32")
+    ours = np.asarray(det.sigmoid_focal_loss(targets, logits, alpha=0.25, gamma=2.0)).mean(axis=-1)
+    theirs = keras.losses.binary_focal_crossentropy(targets, logits, apply_class_balancing=True, alpha=0.25, gamma=2.0, from_logits=True)
+    np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-4, atol=1e-6)
+
+
+def test_loss_is_finite_on_images_without_objects(tiny_model):
+    x = np.random.default_rng(0).uniform(0, 255, (2, 128, 128, 3)).astype("float32")
+    y = {"boxes": np.full((2, 3, 4), -1, "float32"), "classes": np.full((2, 3), -1, "int32")}
+    total, class_loss, box_loss = det.dense_detection_loss(tiny_model.anchors, y, tiny_model(x), tiny_model.num_classes)
+    assert np.isfinite(float(total)) and float(box_loss) == 0.0 and float(class_loss) > 0.0
+
+
+# --- NMS against a numpy reference --------------------------------------------------------------
+
+
+def _numpy_detections(boxes, scores, score_threshold, iou_threshold, max_detections):
+    """Greedy per-class NMS per image, then the best max_detections: the textbook procedure."""
+    results = []
+    for image_boxes, image_scores in zip(boxes, scores):
+        kept = []
+        for cls in range(image_scores.shape[1]):
+            order = [i for i in np.argsort(-image_scores[:, cls], kind="stable") if image_scores[i, cls] > score_threshold]
+            chosen = []
+            for i in order:
+                if all(det.numpy_iou(image_boxes[i : i + 1], image_boxes[j : j + 1])[0, 0] <= iou_threshold for j in chosen):
+                    chosen.append(i)
+            kept += [(image_scores[i, cls], i, cls) for i in chosen]
+        kept.sort(key=lambda item: -item[0])
+        results.append(kept[:max_detections])
+    return results
+
+
+def test_decoder_nms_matches_numpy_reference():
+    anchor_config = {"feature_shapes": [[4, 4]], "strides": [16], "base_sizes": [20.0], "scales": [1.0, 1.5], "aspect_ratios": [0.5, 1.0, 2.0]}
+    anchors = det.anchors_from_config(anchor_config)
+    rng = np.random.default_rng(3)
+    batch, num_classes = 3, 2
+    deltas = rng.normal(0, 0.2, (batch, len(anchors), 4)).astype("float32")
+    logits = rng.normal(-1.5, 1.5, (batch, len(anchors), num_classes)).astype("float32")
+    layer = det.decoder(anchor_config=anchor_config, num_classes=num_classes, image_size=[64, 64],
+                        score_threshold=0.2, iou_threshold=0.5, max_detections=12, pre_nms_topk=10_000)
+    out = {k: np.asarray(v) for k, v in layer({"box_deltas": deltas, "class_logits": logits}).items()}
+    boxes = np.clip(np.asarray(det.decode_boxes(anchors, deltas)), 0.0, 64.0)
+    scores = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    reference = _numpy_detections(boxes, scores, 0.2, 0.5, 12)
+    for index, expected in enumerate(reference):
+        count = int(out["num_detections"][index])
+        assert count == len(expected) > 0
+        np.testing.assert_allclose(out["scores"][index, :count], [s for s, _, _ in expected], rtol=1e-5)
+        assert out["classes"][index, :count].tolist() == [c for _, _, c in expected]
+        np.testing.assert_allclose(out["boxes"][index, :count], boxes[index, [i for _, i, _ in expected]], atol=1e-4)
+        assert np.all(out["classes"][index, count:] == -1) and np.all(out["scores"][index, count:] == 0)
+    assert int(out["num_detections"].max()) == 12  # the cap is hit, so truncation is exercised
+
+
+# --- augmentation --------------------------------------------------------------------------------
+
+
+def test_augmentation_moves_boxes_with_the_image():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    n, size = 12, 64
+    images = np.zeros((n, size, size, 3), "float32")
+    boxes = np.full((n, 2, 4), -1.0, "float32")
+    classes = np.full((n, 2), -1, "int32")
+    for i in range(n):
+        x0, y0 = rng.integers(8, 30, 2)
+        w, h = rng.integers(8, 20, 2)
+        images[i, y0 : y0 + h, x0 : x0 + w] = 255.0
+        boxes[i, 0], classes[i, 0] = (x0, y0, x0 + w, y0 + h), i % 3
+    augment = TASK.build_augmentation({"flip": "horizontal", "translate": 0.15, "zoom": 0.2}, None, seed=4)
+    out_images, out_y = augment(tf.constant(images), {"boxes": tf.constant(boxes), "classes": tf.constant(classes)})
+    out_images, out_boxes, out_classes = np.asarray(out_images), np.asarray(out_y["boxes"]), np.asarray(out_y["classes"])
+    moved = 0
+    for i in range(n):
+        assert out_classes[i, 1] == -1 and np.all(out_boxes[i, 1] == -1)  # padding stays padding
+        ys, xs = np.nonzero(out_images[i, ..., 0] > 127)
+        if out_classes[i, 0] < 0:
+            assert len(xs) < 4  # dropped only when the shape left the image
+            continue
+        assert out_classes[i, 0] == i % 3
+        visible = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], "float32")
+        np.testing.assert_allclose(out_boxes[i, 0], visible, atol=2.5)
+        moved += not np.allclose(out_boxes[i, 0], boxes[i, 0], atol=1.0)
+    assert moved >= n // 2  # the transforms did move most boxes
+    assert TASK.build_augmentation("none", None, 0) is None
+    with pytest.raises(ValueError, match="rotate"):
+        TASK.build_augmentation({"rotate": 0.1}, None, 0)
+
+
+def test_make_dataset_with_augmentation_keeps_the_structure(tiny_model):
+    x, y = TASK.example_batch(tiny_model, 6, seed=1)
+    y = {**y, "masks": np.zeros((6, 128, 128), "uint8")}  # extra targets of the scenes are dropped
+    data = TASK.make_dataset(x, TASK.fit_targets(tiny_model, y), 4, shuffle=True, augment=TASK.build_augmentation("standard", None, 0))
+    sizes = []
+    for images, targets in data:
+        sizes.append(int(images.shape[0]))
+        assert tuple(images.shape[1:]) == (128, 128, 3) and sorted(targets) == ["boxes", "classes"]
+        assert tuple(targets["boxes"].shape) == (sizes[-1], 3, 4) and targets["classes"].dtype.name == "int32"
+    assert sorted(sizes) == [2, 4]
+
+
+# --- COCO scoring --------------------------------------------------------------------------------
+
+
+def _targets():
+    boxes = np.full((3, 2, 4), -1.0, "float32")
+    classes = np.full((3, 2), -1, "int32")
+    boxes[0, :2], classes[0, :2] = [[10, 10, 40, 50], [60, 20, 90, 40]], [0, 2]
+    boxes[1, 0], classes[1, 0] = [30, 30, 70, 60], 1
+    return {"boxes": boxes, "classes": classes}  # image 2 has no objects
+
+
+def _as_outputs(y, score=0.9, extra=None):
+    out_boxes = np.zeros((3, 5, 4), "float32")
+    scores, classes = np.zeros((3, 5), "float32"), np.full((3, 5), -1, "int32")
+    counts = []
+    for i in range(3):
+        rows = [(b, c, score) for b, c in zip(y["boxes"][i], y["classes"][i]) if c >= 0] + (extra or {}).get(i, [])
+        for j, (b, c, s) in enumerate(rows):
+            out_boxes[i, j], scores[i, j], classes[i, j] = b, s, c
+        counts.append(len(rows))
+    return {"boxes": out_boxes, "scores": scores, "classes": classes, "num_detections": np.array(counts, "int32")}
+
+
+def test_coco_score_perfect_predictions_and_empty_images():
+    y = _targets()
+    names = ["circle", "square", "star"]
+    perfect = TASK.score(y, _as_outputs(y), names)
+    assert perfect["map50"] == pytest.approx(1.0) and perfect["map"] == pytest.approx(1.0)
+    assert perfect["num_objects"] == 3 and perfect["ap50_per_class"] == {"circle": 1.0, "square": 1.0, "star": 1.0}
+    # A confident false positive on the image without objects costs precision.
+    with_false_positive = TASK.score(y, _as_outputs(y, 0.5, {2: [([5, 5, 30, 30], 0, 0.95)]}), names)
+    assert with_false_positive["ap50_per_class"]["circle"] == pytest.approx(0.5, abs=0.02)
+    assert with_false_positive["map50"] == pytest.approx((0.5 + 1 + 1) / 3, abs=0.01)
+    # Nothing predicted, or nothing to find: defined, zero, no crash.
+    assert TASK.score(y, _as_outputs({"boxes": y["boxes"], "classes": np.full((3, 2), -1)}), names)["map50"] == 0.0
+    empty = {"boxes": np.full((3, 2, 4), -1, "float32"), "classes": np.full((3, 2), -1, "int32")}
+    nothing = TASK.score(empty, _as_outputs(empty), names)
+    assert nothing["map50"] == 0.0 and nothing["map"] == 0.0 and nothing["num_objects"] == 0
+
+
+def test_compare_outputs_matches_detections_as_sets():
+    y = _targets()
+    low = {0: [([100, 100, 120, 120], 1, 0.3)]}  # the lowest score: where the score threshold cuts
+    reference = _as_outputs(y, extra=low)
+    permuted = {k: v.copy() for k, v in reference.items()}
+    for key in ("boxes", "scores", "classes"):
+        permuted[key][0, [0, 1]] = reference[key][0, [1, 0]]
+    assert TASK.compare_outputs(None, reference, permuted, 1e-4, 1e-3).ok
+    for name in ("boxes", "scores", "classes", "num_detections"):
+        assert TASK.compare_outputs(name, reference[name], permuted[name], 1e-4, 1e-3).ok, name
+    # A detection on the score cut-off present on one side only is tolerated; a confident one is not.
+    on_cut_off = _as_outputs(y, extra={**low, 2: [([5, 5, 30, 30], 0, 0.3005)]})
+    assert TASK.compare_outputs(None, reference, on_cut_off, 1e-4, 1e-3).ok
+    confident = _as_outputs(y, extra={**low, 2: [([5, 5, 30, 30], 0, 0.8)]})
+    assert not TASK.compare_outputs(None, reference, confident, 1e-4, 1e-3).ok
+    shifted = {k: v.copy() for k, v in reference.items()}
+    shifted["boxes"][1, 0] += 1.5  # IoU ≈ 0.93
+    assert not TASK.compare_outputs(None, reference, shifted, 1e-4, 1e-3).ok
+    assert not TASK.compare_outputs("boxes", reference["boxes"], shifted["boxes"], 1e-4, 1e-3).ok
+    rescored = {k: v.copy() for k, v in reference.items()}
+    rescored["scores"][1, 0] += 0.01
+    assert not TASK.compare_outputs(None, reference, rescored, 1e-4, 1e-3).ok
+
+
+# --- the model: training check, round trip, endpoint ---------------------------------------------
+
+
+def test_endpoint_matches_the_declared_contract(tiny_model):
+    # Training, forward and the .keras round trip are the registry sweep's columns; here the
+    # endpoint that export and serving see: its named input and typed, shaped outputs.
+    spec = architectures.get_spec("retinanet")
+    endpoint = TASK.export_endpoint(tiny_model)
+    assert [t.name.split(":")[0] for t in endpoint.inputs] == [s.name for s in spec.inputs] == ["images"]
+    x, _ = TASK.example_batch(tiny_model, 3, seed=0)
+    outputs = TASK.predict(tiny_model, x)
+    assert sorted(outputs) == sorted(s.name for s in spec.outputs)
+    for declared in spec.outputs:
+        assert outputs[declared.name].shape == (3, *declared.shape), declared
+        assert outputs[declared.name].dtype == np.dtype(declared.dtype), declared
+
+
+def _with_confident_heads(model, seed=0):
+    """Random final-layer weights so that many anchors score above 0.05 with distinct scores."""
+    rng = np.random.default_rng(seed)
+    for name, bias in (("class_subnet_output", -2.5), ("box_subnet_output", 0.0)):
+        layer = model.get_layer(name)
+        kernel, _ = layer.get_weights()
+        layer.set_weights([rng.normal(0, 0.05, kernel.shape).astype("float32"), np.full(layer.bias.shape, bias, "float32")])
+    return model
+
+
+def test_export_endpoint_converts_to_onnx_and_tflite_builtins_with_parity(tmp_path):
+    import keras
+    import onnxruntime
+    import tensorflow as tf
+    import tf2onnx
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = _with_confident_heads(architectures.create_model("retinanet", config="tiny"))
+    endpoint = TASK.export_endpoint(model)
+    x, _ = TASK.example_batch(model, 3, seed=5)
+    reference = {k: np.asarray(v) for k, v in endpoint(x).items()}
+    assert reference["num_detections"].min() >= 5  # NMS and the cap have work to do
+
+    signature = [tf.TensorSpec([None, 128, 128, 3], tf.float32, name="images")]
+    function = tf.function(lambda images: endpoint(images, training=False), input_signature=signature)
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=17)
+    assert "NonMaxSuppression" in {node.op_type for node in proto.graph.node}
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    onnx_outputs = dict(zip(names, session.run(None, {"images": x})))
+    outcome = TASK.compare_outputs(None, reference, onnx_outputs, 1e-4, 1e-3)
+    assert outcome.ok, f"ONNX: {outcome.detail}"
+
+    archive = keras.export.ExportArchive()
+    archive.track(endpoint)
+    archive.add_endpoint("serving_default", function)
+    archive.write_out(str(tmp_path / "saved"), verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved"))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    interpreter = Interpreter(model_content=converter.convert())
+    operators = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert "NON_MAX_SUPPRESSION_V4" in operators and not any(op.startswith("Flex") or op == "CUSTOM" for op in operators)
+    tflite_outputs = interpreter.get_signature_runner("serving_default")(images=x)
+    outcome = TASK.compare_outputs(None, reference, tflite_outputs, 1e-4, 1e-3)
+    assert outcome.ok, f"TFLite: {outcome.detail}"
+
+
+@pytest.mark.large
+def test_canonical_retinanet_parameter_count():
+    spec = architectures.get_spec("retinanet")
+    count = architectures.create_model("retinanet").count_params()
+    # ResNet-50 as keras.applications (23,587,712) + FPN P3–P7 and both subnets for 80 classes.
+    assert count == 38_048_372
+    assert abs(count - spec.reference_params) / spec.reference_params <= spec.param_tolerance
