@@ -8,9 +8,10 @@ conformance report; the export columns come from the export format table).
 """
 
 import dataclasses
-import difflib
 import fnmatch
 from typing import Any, Callable
+
+from common.names import add_unique, lookup
 
 # The model checks of the conformance report. A spec may declare any of them, or any export format
 # of `export.formats.FORMATS` (named only there), unsupported in `limitations` with the reason; the
@@ -113,20 +114,12 @@ _REGISTRY: dict[str, ModelSpec] = {}
 
 def register(spec):
     """Adds `spec` to the registry. Registering the same name twice is a programming error."""
-    if spec.name in _REGISTRY:
-        raise ValueError(f"Model '{spec.name}' is registered twice.")
-    _REGISTRY[spec.name] = spec
-    return spec
+    return add_unique(_REGISTRY, spec.name, spec, "Model")
 
 
 def get_spec(name):
     """Returns the `ModelSpec` of `name`; an unknown name raises with close matches."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
-        hint = f" Did you mean: {', '.join(close)}?" if close else " Run `deepzoo list` to see them."
-        raise ValueError(f"Unknown model '{name}'.{hint}") from None
+    return lookup(_REGISTRY, name, "model", " Run `deepzoo list` to see them.")
 
 
 def list_models(task=None, family=None, pattern="*"):

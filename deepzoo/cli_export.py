@@ -68,18 +68,20 @@ def _export(args):
         except RuntimeError as exc:  # verification failed: nothing was written
             print(f"deepzoo export: FAILED: {str(exc).splitlines()[0]}")
             return 1
-        _print_results(report["results"])
+        _print_results(report["results"], report["limited"])
         print(f"repository version: {report['version_dir']}" + (f"  (Triton config: {report['config']})" if report["config"] else ""))
         return 0
     from export.run_export import export_run
 
     report = export_run(args.run, formats=formats, out_dir=args.out, options=options, num_samples=args.samples, progress=print)
-    failed = _print_results(report["results"])
+    failed = _print_results(report["results"], report["limited"])
     print(f"export directory: {report['out_dir']}")
     return 1 if failed else 0
 
 
-def _print_results(results):
+def _print_results(results, limited=None):
+    for name, reason in (limited or {}).items():
+        print(f"{name:<15} {'limited':<8} not exported: the registry declares: {reason}")
     failed = 0
     for result in results:
         status = "verified" if result.verified else "FAILED"

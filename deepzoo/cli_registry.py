@@ -25,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 SOURCE_PACKAGES = ("architectures", "tasks")
 
 _loaded = None  # (fingerprint, index) of this process
@@ -131,7 +131,8 @@ def build_index():
     import_tensorflow()  # quietly, before Keras imports it noisily
     import architectures
     import tasks
-    from architectures.registry import CAPABILITIES, PARAM_SOURCES
+    from architectures.registry import PARAM_SOURCES
+    from deepzoo.conformance import COLUMNS as CONFORMANCE_COLUMNS
 
     models = {}
     for name in architectures.list_models():
@@ -163,7 +164,7 @@ def build_index():
         "models": models,
         "families": architectures.list_families(),
         "tasks": {name: {"default_dataset": task.default_dataset} for name, task in sorted(tasks.TASKS.items())},
-        "capabilities": list(CAPABILITIES),
+        "capabilities": list(CONFORMANCE_COLUMNS),  # model checks, then the export table's sweep formats
         "param_sources": {key: text for key, (text, _) in PARAM_SOURCES.items()},
     }
 

@@ -80,7 +80,7 @@ def export_to_repository(
 
         config_path = model_dir / TRITON_CONFIG
         write_text_atomic(config_path, triton_config(name, read_metadata(version_dir), max_batch_size))
-    return {"version_dir": version_dir, "config": config_path, "results": report["results"]}
+    return {"version_dir": version_dir, "config": config_path, "results": report["results"], "limited": report["limited"]}
 
 
 def triton_config(name, metadata, max_batch_size=DEFAULT_MAX_BATCH_SIZE, queue_delay_us=DEFAULT_QUEUE_DELAY_US):

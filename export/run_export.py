@@ -55,7 +55,8 @@ def calibration_inputs(run, count=DEFAULT_CALIBRATION_SAMPLES, seed=None, prepar
     seed = int(run.config.get("seed", 0)) if seed is None else int(seed)
     chosen = np.sort(np.random.default_rng(seed).permutation(length(x_train))[:count])
     dataset = task.make_dataset(take(x_train, chosen), take(y_train, chosen), batch_size=256)
-    return concatenate([_numpy(x) for x, _ in dataset])
+    # A task may yield (x, y) or (x, y, sample weights): the inputs come first either way.
+    return concatenate([_numpy(batch[0]) for batch in dataset])
 
 
 def _numpy(structure):
@@ -78,10 +79,20 @@ def export_run(run_dir, formats="all", out_dir=None, options=None, num_samples=N
 
     from pipelines.train import Run
 
+    import architectures
+
     run = Run.load(run_dir)
     options = dict(options or {})
     validate_options(options)
     formats = resolve_formats(formats)
+    # A format the model's registry entry declares it cannot offer is not exported (an artifact
+    # whose check passes only vacuously, e.g. int8 NMS offsets on an untrained detector, would be
+    # worse than none); it is reported with the declared reason.
+    limitations = architectures.get_spec(run.config["model"]).limitations
+    limited = {name: limitations[name] for name in formats if name in limitations}
+    formats = [name for name in formats if name not in limited]
+    if not formats:
+        return {"out_dir": Path(out_dir) if out_dir else run.run_dir / "export", "results": [], "limited": limited}
     task = resolve_task(run.config.get("task"))
     endpoint = task.export_endpoint(keras.saving.load_model(str(run.model_path)))
     prepared = run.prepared_data()
@@ -108,4 +119,4 @@ def export_run(run_dir, formats="all", out_dir=None, options=None, num_samples=N
         progress=progress,
         task=task,
     )
-    return {"out_dir": out_dir, "results": results}
+    return {"out_dir": out_dir, "results": results, "limited": limited}

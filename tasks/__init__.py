@@ -7,8 +7,7 @@ Each task module defines its `Task` subclass; this package registers one instanc
 explicit import (never by scanning the disk).
 """
 
-import difflib
-
+from common.names import add_unique, lookup
 from tasks.base import CheckOutcome, Task, TensorSpec  # noqa: F401
 from tasks.classification import Classification, Regression, Unsupervised
 from tasks.detection import Detection
@@ -20,19 +19,11 @@ TASKS: dict[str, Task] = {}
 
 
 def register_task(task):
-    if task.name in TASKS:
-        raise ValueError(f"Task '{task.name}' is registered twice.")
-    TASKS[task.name] = task
-    return task
+    return add_unique(TASKS, task.name, task, "Task")
 
 
 def get_task(name):
-    try:
-        return TASKS[name]
-    except KeyError:
-        close = difflib.get_close_matches(str(name), list(TASKS), n=3, cutoff=0.5)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ValueError(f"Unknown task '{name}'.{hint} Expected one of {sorted(TASKS)}.") from None
+    return lookup(TASKS, name, "task", f" Expected one of {sorted(TASKS)}.")
 
 
 # One instance per task kind; a new kind adds its class to this tuple.

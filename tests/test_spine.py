@@ -66,10 +66,16 @@ def test_train_export_serve_per_task(task_name, model, tmp_path):
     assert key in report, (key, sorted(report))
     assert (result.run_dir / "curves.png").is_file()
 
-    formats = [f for f in ("savedmodel", "onnx", "tflite") if spec.supports(f)]
-    placed = export_to_repository(result.run_dir, tmp_path / "repository", formats=formats, name=model, num_samples=8)
+    # Asked for every base format and every format the registry declares the model cannot offer:
+    # those are reported with their reasons and not exported; everything else verifies.
+    asked = list(dict.fromkeys(["savedmodel", "onnx", "tflite", *spec.limitations]))
+    asked = [f for f in asked if f not in architectures.CHECKS]
+    placed = export_to_repository(result.run_dir, tmp_path / "repository", formats=asked, name=model, num_samples=8)
     failures = {r.format: r.error for r in placed["results"] if not r.verified}
     assert not failures, failures
+    assert placed["limited"] == {f: spec.limitations[f] for f in asked if not spec.supports(f)}
+    assert {r.format for r in placed["results"]} == {f for f in asked if spec.supports(f)}
+    formats = [f for f in asked if spec.supports(f)]
     version_dir = placed["version_dir"]
     metadata = json.loads((version_dir / "deepzoo.json").read_text())
     assert metadata["inputs"] and metadata["outputs"]

@@ -400,11 +400,15 @@ register(
                 "StaticRegexReplace and StringSplitV2 and the detokeniser's UnsortedSegmentJoin unconverted "
                 "(ONNX Runtime rejects the graph). The int32 id endpoint with vocabulary files converts."
             ),
-            "tflite": (
-                "the served endpoint takes and returns strings; TFLite builtins lack StringLower, "
-                "StaticRegexReplace, StringSplitV2, RaggedTensorToTensor and UnsortedSegmentJoin (Select TF "
-                "ops only). The int32 id endpoint with vocabulary files converts with builtins only."
-            ),
+            # Every TFLite variant (fp32, fp16, dynamic-range and full-integer int8) has the same reason.
+            **{
+                variant: (
+                    "the served endpoint takes and returns strings; TFLite builtins lack StringLower, "
+                    "StaticRegexReplace, StringSplitV2, RaggedTensorToTensor and UnsortedSegmentJoin (Select TF "
+                    "ops only). The int32 id endpoint with vocabulary files converts with builtins only."
+                )
+                for variant in ("tflite", "tflite_fp16", "tflite_dynamic", "tflite_int8")
+            },
         },
         outputs=(TensorSpec("translation", (), "string"),),
         export_endpoint=(
