@@ -157,12 +157,12 @@ def check_exports(spec, model, x, workdir, formats=EXPORT_FORMATS, options=None)
     if wanted:
         # What users deploy: the task's endpoint (decoding, NMS, a generator, a decoder loop).
         task = get_task(spec.task)
-        endpoint = task.export_endpoint(model)
-        sample_inputs = task.export_samples(endpoint, x, None)[0]
-        exported = export_model(
-            endpoint, Path(workdir) / "export", formats=wanted, sample_inputs=sample_inputs, options=options, task=task,
-            metadata={"task": spec.task},
-        )
+        exported = []
+        for endpoint, group in task.export_endpoints(model, wanted):
+            exported += export_model(
+                endpoint, Path(workdir) / "export", formats=group, sample_inputs=task.export_samples(endpoint, x, None)[0],
+                options=options, task=task, metadata={"task": spec.task}, assets=task.export_assets(model, format=group[0]),
+            )
         for result in exported:
             detail = f"max |diff| {result.max_abs_diff:.2g}" if result.verified else (result.error or "not verified")
             results[result.format] = CheckResult("pass" if result.verified else "fail", detail)

@@ -267,7 +267,9 @@ class ExportContext:
         return min(limit, available)
 
     def tflite_source(self):
-        """A SavedModel with `serving_default` only, written once per export for every TFLite variant.
+        """A SavedModel with a `serving_default` signature, written once per export for every TFLite
+        variant: the `savedmodel` format's own folder when that format was written first (the
+        converter reads only the signature it is given), else a private one.
 
         Converting from a SavedModel keeps the dynamic batch dimension working in LiteRT's signature
         runner (a converted concrete function gave NaNs after resizing the batch).
@@ -277,3 +279,7 @@ class ExportContext:
             export_archive(self.endpoint, xla_endpoint=False).write_out(str(path), verbose=False)
             self._tflite_source = path
         return self._tflite_source
+
+    def reuse_as_tflite_source(self, savedmodel_dir):
+        if self._tflite_source is None:
+            self._tflite_source = Path(savedmodel_dir)

@@ -137,6 +137,7 @@ def write_savedmodel(context, out_dir):
     with_xla = context.options.get("xla_endpoint", True) and not strings
     archive = export_archive(context.endpoint, xla_endpoint=with_xla)
     archive.write_out(str(out_dir), verbose=False)
+    context.reuse_as_tflite_source(out_dir)  # one SavedModel write per export, not two
     details = {"signatures": ["serving_default"] + (["serving_xla"] if with_xla else [])}
     if strings and context.options.get("xla_endpoint", True):
         details["serving_xla_skipped"] = f"string inputs {strings} have no XLA kernels"
@@ -404,6 +405,7 @@ def export_model(
     calibration_source=None,
     progress=None,
     task=None,
+    assets=None,
 ):
     """Exports the endpoint `model` to `formats` under `out_dir` and verifies each artifact.
 
@@ -436,6 +438,13 @@ def export_model(
         progress: optional `fn(str)` told about each format as it starts.
         task: the `tasks.Task` (or its name) whose `compare_outputs`, `score` and `objective`
             verify the artifacts; default `metadata["task"]`, else the generic base task.
+        assets: {file name: text} written beside the artifacts (`Task.export_assets`, e.g. the
+            vocabularies of a token-id endpoint) and listed with each artifact in `deepzoo.json`.
+
+    Several calls may export different endpoints of one model into one folder (`export_run` does
+    for a text model: strings in for SavedModel, token ids for ONNX and TFLite). Each artifact's
+    entry in `deepzoo.json` records its own `signature` (`inputs`, `outputs`); the top-level
+    `inputs` and `outputs` are those of the latest call.
 
     Returns:
         list of `ExportResult`, in the order of `formats`.
@@ -447,6 +456,7 @@ def export_model(
             raise ValueError(f"Model file not found. Received: {model}")
         model = keras.saving.load_model(str(model))
     names = resolve_formats(formats)
+    assets = _checked_assets(assets)
     out_dir = Path(out_dir)
     options = dict(options or {})
     validate_options(options)
@@ -493,7 +503,10 @@ def export_model(
         failed = [r for r in results if not r.verified]
         if strict and failed:
             raise RuntimeError("; ".join(f"{r.format}: {r.error}" for r in failed) + f" (nothing was written to {out_dir})")
-        staging.publish(lambda existing: _metadata(model, endpoint.inputs, outputs, results, sample_inputs, metadata, context, existing))
+        staging.publish(
+            lambda existing: _metadata(model, endpoint.inputs, outputs, results, sample_inputs, metadata, context, existing, assets),
+            assets,
+        )
     return results
 
 
@@ -517,7 +530,16 @@ def _artifact_size(fmt, path):
     return size
 
 
-def _metadata(model, inputs, outputs, results, sample_inputs, extra, context, existing):
+def _checked_assets(assets):
+    assets = {str(name): str(text) for name, text in (assets or {}).items()}
+    taken = {METADATA_FILE} | {entry for fmt in FORMATS.values() for entry in (fmt.filename, *fmt.companions)}
+    for name in assets:
+        if "/" in name or "\\" in name or name.startswith(".") or name in taken:
+            raise ValueError(f"An asset is a plain file name beside the artifacts, not one of {sorted(taken)}. Received: {name!r}")
+    return assets
+
+
+def _metadata(model, inputs, outputs, results, sample_inputs, extra, context, existing, assets=None):
     artifacts = {}
     for name, info in (existing or {}).get("artifacts", {}).items():
         if name in FORMATS and name not in {r.format for r in results}:
@@ -533,6 +555,9 @@ def _metadata(model, inputs, outputs, results, sample_inputs, extra, context, ex
             "seconds": round(result.seconds, 3),
             "error": result.error,
             **result.details,
+            # This artifact's own signature: one export folder may hold several endpoints.
+            "signature": {"inputs": [spec.as_dict() for spec in inputs], "outputs": [spec.as_dict() for spec in outputs]},
+            **({"assets": sorted(assets)} if assets else {}),
         }
     artifacts = {name: artifacts[name] for name in FORMATS if name in artifacts}
     return {

@@ -69,7 +69,10 @@ def export_run(run_dir, formats="all", out_dir=None, options=None, num_samples=N
     """Exports the endpoint of `RUN/model.keras` to `out_dir` (default `RUN/export`).
     Returns {"out_dir", "results"}.
 
-    The endpoint is `tasks.get_task(run task).export_endpoint(model)`. Verification uses the run's
+    The endpoint is `tasks.get_task(run task).export_endpoint(model, format)`, one per group of
+    formats that share it (`Task.export_endpoints`; with `strict`, a failing group publishes
+    nothing of its own, groups exported before it stay), with the task's `export_assets` written
+    beside it. Verification uses the run's
     held-out test split (at most `num_samples`, default 2000) with its labels, fed to the endpoint
     through `Task.export_samples`; full-integer int8 is calibrated on
     `options["calibration_samples"]` (default 256) inputs of its training pipeline, drawn with
@@ -94,29 +97,37 @@ def export_run(run_dir, formats="all", out_dir=None, options=None, num_samples=N
     if not formats:
         return {"out_dir": Path(out_dir) if out_dir else run.run_dir / "export", "results": [], "limited": limited}
     task = resolve_task(run.config.get("task"))
-    endpoint = task.export_endpoint(keras.saving.load_model(str(run.model_path)))
+    model = keras.saving.load_model(str(run.model_path))
     prepared = run.prepared_data()
-    x_test, y_test = task.export_samples(endpoint, *held_out(run, num_samples, prepared))
+    held_x, held_y = held_out(run, num_samples, prepared)
     count = int(options.get("calibration_samples") or DEFAULT_CALIBRATION_SAMPLES)
     seed = options.pop("calibration_seed", None)
     out_dir = Path(out_dir) if out_dir else run.run_dir / "export"
-    calibration, source = None, None
-    if "tflite_int8" in formats:
-        calibration, _ = task.export_samples(endpoint, calibration_inputs(run, count, seed, prepared, task), None)
-        seed = int(run.config.get("seed", 0)) if seed is None else seed
-        source = f"{length(calibration)} examples of the train split of {run.run_dir.name} (seed {seed}) through its tf.data pipeline, no augmentation"
-    results = export_model(
-        endpoint,
-        out_dir,
-        formats=formats,
-        sample_inputs=x_test,
-        options=options,
-        metadata=run_metadata(run),
-        strict=strict,
-        targets=y_test,
-        calibration_inputs=calibration,
-        calibration_source=source,
-        progress=progress,
-        task=task,
-    )
+    results = []
+    # One endpoint per group of formats that can share it (a text model: strings in for
+    # SavedModel, token ids and vocabulary files for ONNX and TFLite); the group holding the
+    # first requested format goes last, so the top-level signature in deepzoo.json is its.
+    for endpoint, group in reversed(task.export_endpoints(model, formats)):
+        x_test, y_test = task.export_samples(endpoint, held_x, held_y)
+        calibration, source = None, None
+        if "tflite_int8" in group:
+            calibration, _ = task.export_samples(endpoint, calibration_inputs(run, count, seed, prepared, task), None)
+            used_seed = int(run.config.get("seed", 0)) if seed is None else seed
+            source = f"{length(calibration)} examples of the train split of {run.run_dir.name} (seed {used_seed}) through its tf.data pipeline, no augmentation"
+        results += export_model(
+            endpoint,
+            out_dir,
+            formats=group,
+            sample_inputs=x_test,
+            options=options,
+            metadata=run_metadata(run),
+            strict=strict,
+            targets=y_test,
+            calibration_inputs=calibration,
+            calibration_source=source,
+            progress=progress,
+            task=task,
+            assets=task.export_assets(model, format=group[0]),
+        )
+    results.sort(key=lambda result: formats.index(result.format))
     return {"out_dir": out_dir, "results": results, "limited": limited}

@@ -26,7 +26,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common.io import write_json_atomic
+from common.io import write_json_atomic, write_text_atomic
 
 METADATA_FILE = "deepzoo.json"
 STAGING_MARK = ".staging-"
@@ -75,14 +75,18 @@ class ExportStaging:
         self._added.pop(fmt.name, None)
         self._removed[fmt.name] = fmt
 
-    def publish(self, make_metadata):
-        """Publishes the added artifacts and `make_metadata(existing_metadata) -> dict` as deepzoo.json."""
+    def publish(self, make_metadata, assets=None):
+        """Publishes the added artifacts, the `assets` ({file name: text}, written beside them)
+        and `make_metadata(existing_metadata) -> dict` as deepzoo.json."""
+        assets = assets if self._added else {}
         if not self.out_dir.exists():
             assembled = self.root / "assembled"
             assembled.mkdir()
             for fmt, staged in self._added.values():
                 for entry in _entries(fmt, staged):
                     os.replace(staged / entry, assembled / entry)
+            for name, text in assets.items():
+                write_text_atomic(assembled / name, text)
             write_json_atomic(assembled / METADATA_FILE, make_metadata({}))
             os.rename(assembled, self.out_dir)
             return
@@ -91,6 +95,8 @@ class ExportStaging:
             _unpublish(fmt, self.out_dir)
         for fmt, staged in self._added.values():
             _replace(fmt, staged, self.out_dir, self.root)
+        for name, text in assets.items():
+            write_text_atomic(self.out_dir / name, text)
         # Keep metadata only for artifacts that are on disk.
         artifacts = existing.get("artifacts", {})
         existing["artifacts"] = {

@@ -134,8 +134,11 @@ class ServedVersion:
                 self.runtimes = [first] + [runtime_class(artifact, options) for _ in range(copies - 1)]
                 for runtime in self.runtimes:
                     runtime.warm_up()
-            self._inputs = _ordered_specs(first.inputs, self.metadata.get("inputs"), "inputs")
-            self._outputs = _ordered_specs(first.outputs, self.metadata.get("outputs"), "outputs")
+            # An artifact's own signature first: one export folder may hold several endpoints
+            # (a text model's SavedModel takes strings, its ONNX and TFLite artifacts token ids).
+            described = _signature(self.metadata, self.artifact_key) or self.metadata
+            self._inputs = _ordered_specs(first.inputs, described.get("inputs"), "inputs")
+            self._outputs = _ordered_specs(first.outputs, described.get("outputs"), "outputs")
             log.info("model loaded", extra={"event": "model_loaded", **self.describe()})
         except Exception as exc:  # one broken version must not take the others down
             self.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
@@ -298,7 +301,10 @@ def _select_artifact(path, metadata, choice):
         if kind not in candidates and kind not in artifacts and (path / filename).is_file():
             candidates[kind] = path / filename
     if choice == "auto":
-        for kind in AUTO_ORDER:
+        # The model's default endpoint (deepzoo.json's top-level signature) first: a text model's
+        # ONNX and TFLite artifacts take token ids, its SavedModel the strings a user sends.
+        default = [key for key in candidates if _signature(metadata, key) in (None, _signature(metadata, None))]
+        for kind in [k for k in AUTO_ORDER if k in default] + [k for k in AUTO_ORDER if k not in default]:
             if kind in candidates and kind not in unverified:
                 return kind, candidates[kind]
         found = ", ".join(f"{k} (unverified)" if k in unverified else k for k in sorted(candidates)) or "none"
@@ -309,6 +315,17 @@ def _select_artifact(path, metadata, choice):
     if choice in unverified:
         log.warning("serving an artifact that failed export verification", extra={"artifact": str(candidates[choice])})
     return choice, candidates[choice]
+
+
+def _signature(metadata, artifact_key):
+    """{"inputs", "outputs"} of one artifact as deepzoo.json records them (None where it does not:
+    exports before per-artifact signatures had one endpoint), or the top-level ones for key None."""
+    if artifact_key is None:
+        return {"inputs": metadata.get("inputs"), "outputs": metadata.get("outputs")}
+    artifacts = metadata.get("artifacts")
+    artifact = artifacts.get(artifact_key) if isinstance(artifacts, dict) else None
+    signature = artifact.get("signature") if isinstance(artifact, dict) else None
+    return signature if isinstance(signature, dict) else None
 
 
 def _ordered_specs(artifact_specs, described, kind):

@@ -222,8 +222,30 @@ class Task:
 
         The default serves the model itself with its outputs as `{"output": ...}`. Tasks whose
         users want decoded results (boxes after NMS, a generator, a decoder loop) build them here.
+        `format` is the export format (or "xla", or None for the served default): a task whose
+        endpoint cannot be one graph for every runtime returns another endpoint for some formats
+        (see `endpoint_variant`).
         """
         return model
+
+    def endpoint_variant(self, format):
+        """Formats with the same key share one export endpoint; the default: every format one.
+        A text task keys strings-in endpoints (SavedModel) apart from token-id ones (ONNX, TFLite)."""
+        return ""
+
+    def export_endpoints(self, model, formats):
+        """`[(endpoint, [formats])]`: one endpoint per distinct `endpoint_variant`, in the order
+        the formats first appear."""
+        groups = {}
+        for name in formats:
+            groups.setdefault(self.endpoint_variant(name), []).append(name)
+        return [(self.export_endpoint(model, format=names[0]), names) for names in groups.values()]
+
+    def export_assets(self, model, format=None):
+        """Files written beside an artifact of `format`: {file name: text} (e.g. the vocabularies
+        that turn text into the token ids an id endpoint takes). Default: none."""
+        return {}
+
 
     def export_samples(self, endpoint, x, y):
         """`(inputs, targets)` that verify an export of `endpoint`, from held-out `(x, y)` of the

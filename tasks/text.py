@@ -523,12 +523,15 @@ class Seq2Seq(Task):
     def export_endpoint(self, model, format=None):
         """SavedModel (and Keras): strings in, strings out. Formats without string ops (ONNX,
         TFLite): token ids in and out, with `export_assets` written beside the artifact."""
-        return string_endpoint(model) if format in (None, "savedmodel", "keras") else token_endpoint(model)
+        return string_endpoint(model) if self.endpoint_variant(format) == "strings" else token_endpoint(model)
 
-    def export_assets(self, model, format="savedmodel"):
+    def endpoint_variant(self, format):
+        return "strings" if format in (None, "savedmodel", "keras") else "token_ids"
+
+    def export_assets(self, model, format=None):
         """Files to write beside an artifact: {file name: text}. The id endpoints need the
         vocabularies (one token per line, line number = id) to turn text into ids and back."""
-        if format in ("savedmodel", "keras"):
+        if self.endpoint_variant(format) == "strings":
             return {}
         return {
             "source_vocabulary.txt": "\n".join(model.source_vocabulary) + "\n",

@@ -45,7 +45,7 @@ def test_export_run_exports_the_tasks_endpoint(run_dir, tmp_path, monkeypatch):
     from export import export_run
     from tasks import get_task
 
-    def endpoint(model):
+    def endpoint(model, format=None):
         image = keras.Input(tuple(model.inputs[0].shape[1:]), name="image")
         return keras.Model(image, {"probabilities": model(image)})
 

@@ -294,3 +294,46 @@ def test_id_endpoint_converts_to_onnx_and_tflite_builtins(corpus, tmp_path):
     assert assets["source_vocabulary.txt"].split("\n")[:-1] == model.source_vocabulary
     assert assets["target_vocabulary.txt"].split("\n")[:-1] == model.target_vocabulary
     assert TASK.export_assets(model, format="savedmodel") == {}
+
+
+@pytest.mark.slow
+def test_one_export_folder_holds_the_string_and_the_id_endpoints(corpus, tmp_path):
+    """`Task.export_endpoints` groups formats by endpoint: the SavedModel takes strings, ONNX takes
+    token ids with the vocabularies written beside it; deepzoo.json records each artifact's own
+    signature, and `serve --runtime auto` picks the artifact of the default (string) endpoint."""
+    from export.formats import export_model, load_artifact, read_metadata
+    from serving.repository import _select_artifact
+
+    model = model_for(corpus)
+    groups = TASK.export_endpoints(model, ["savedmodel", "onnx"])
+    assert [names for _, names in groups] == [["savedmodel"], ["onnx"]]
+    out = tmp_path / "export"
+    for endpoint, names in reversed(groups):  # as export_run does: the default endpoint last
+        inputs, targets = TASK.export_samples(endpoint, corpus.x[250:254], corpus.y[250:254])
+        results = export_model(endpoint, out, formats=names, sample_inputs=inputs, targets=targets, task=TASK,
+                               assets=TASK.export_assets(model, format=names[0]))
+        assert all(r.verified for r in results), [r.error for r in results]
+    metadata = read_metadata(out)
+    assert [t["name"] for t in metadata["inputs"]] == ["source"]
+    assert [t["name"] for t in metadata["artifacts"]["savedmodel"]["signature"]["inputs"]] == ["source"]
+    assert [(t["name"], t["dtype"]) for t in metadata["artifacts"]["onnx"]["signature"]["inputs"]] == [("source_ids", "int32")]
+    assert metadata["artifacts"]["onnx"]["assets"] == ["source_vocabulary.txt", "target_vocabulary.txt"]
+    assert (out / "target_vocabulary.txt").read_text().split("\n")[:-1] == model.target_vocabulary
+
+    sentences = np.asarray(corpus.x[250:254]).astype(object)
+    strings = load_artifact(out, "savedmodel")({"source": sentences})["translation"]
+    ids = load_artifact(out, "onnx")({"source_ids": text.source_ids(model, sentences)})["target_ids"]
+    vocabulary = (out / "target_vocabulary.txt").read_text().split("\n")[:-1]
+    assert text.detokenize(ids, vocabulary).tolist() == [s.decode() if isinstance(s, bytes) else s for s in strings]
+    assert _select_artifact(out, metadata, "auto")[0] == "savedmodel"
+    assert _select_artifact(out, metadata, "onnx")[0] == "onnx"
+
+
+def test_export_assets_must_be_plain_file_names(corpus, tmp_path):
+    from export.formats import export_model
+
+    model = model_for(corpus)
+    for bad in ("../escape.txt", "deepzoo.json", "model.onnx", ".hidden"):
+        with pytest.raises(ValueError, match="plain file name"):
+            export_model(TASK.export_endpoint(model, format="onnx"), tmp_path / "x", formats="onnx", assets={bad: "x"})
+    assert not (tmp_path / "x").exists()

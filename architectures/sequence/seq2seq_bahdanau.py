@@ -390,26 +390,6 @@ register(
         # The paper: Adadelta (ε = 1e-6, ρ = 0.95), minibatches of 80, gradient norm clipped at 1.
         train_recipe=dict(optimizer="adam", learning_rate=3e-3, batch_size=64, epochs=15, clipnorm=1.0),
         inputs=(TensorSpec("source_ids", (None,), "int32"), TensorSpec("decoder_ids", (None,), "int32")),
-        # Limits of the served string endpoint (`Task.export_endpoint(model)`); the id endpoint
-        # (`Task.export_endpoint(model, format="onnx")`) has none of them: it converts with tf2onnx
-        # and with TFLite builtins only, compiles with XLA, and matches Keras (tests/test_sequence.py).
-        # The export pipeline exports one endpoint per model, so these stay until it asks per format.
-        limitations={
-            "onnx": (
-                "the served endpoint takes and returns strings; tf2onnx 1.17 leaves TextVectorization's "
-                "StaticRegexReplace and StringSplitV2 and the detokeniser's UnsortedSegmentJoin unconverted "
-                "(ONNX Runtime rejects the graph). The int32 id endpoint with vocabulary files converts."
-            ),
-            # Every TFLite variant (fp32, fp16, dynamic-range and full-integer int8) has the same reason.
-            **{
-                variant: (
-                    "the served endpoint takes and returns strings; TFLite builtins lack StringLower, "
-                    "StaticRegexReplace, StringSplitV2, RaggedTensorToTensor and UnsortedSegmentJoin (Select TF "
-                    "ops only). The int32 id endpoint with vocabulary files converts with builtins only."
-                )
-                for variant in ("tflite", "tflite_fp16", "tflite_dynamic", "tflite_int8")
-            },
-        },
         outputs=(TensorSpec("translation", (), "string"),),
         export_endpoint=(
             "SavedModel: source string [N] → translation string [N] (TextVectorization, greedy loop up to "
