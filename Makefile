@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/deepzoo demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 tests
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 --junitxml=runs/test-report.xml tests
 
 check: $(STAMP)
 	$(BIN)/deepzoo check

@@ -8,11 +8,16 @@ import numpy as np
 from sklearn import model_selection
 
 
-def holdout_split(num_examples, test_fraction=0.2, seed=0, stratify=None):
-    """(train_indices, test_indices) with `test_fraction` of the examples held out."""
+def holdout_split(num_examples, test_fraction=0.2, seed=0, stratify=None, groups=None):
+    """(train_indices, test_indices) with `test_fraction` of the examples held out; with `groups`
+    (a group id per example), `test_fraction` of the groups, every group on one side only."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1). Received: test_fraction={test_fraction}")
     indices = np.arange(num_examples)
+    if groups is not None:
+        splitter = model_selection.GroupShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
+        train, test = next(splitter.split(indices, groups=groups))
+        return np.sort(train), np.sort(test)
     train, test = model_selection.train_test_split(
         indices, test_size=test_fraction, random_state=seed, shuffle=True, stratify=stratify
     )
@@ -91,10 +96,13 @@ def parse_validation(spec):
     )
 
 
-def make_splits(scheme, num_examples, seed=0, labels=None):
-    """Index splits for a parsed (or string) validation scheme."""
+def make_splits(scheme, num_examples, seed=0, labels=None, groups=None):
+    """Index splits for a parsed (or string) validation scheme. With `groups` (a group id per
+    example, e.g. identities) every group stays on one side of every split."""
     scheme = parse_validation(scheme) if isinstance(scheme, str) else scheme
     kind = scheme["kind"]
+    if groups is not None:
+        return group_splits(scheme, np.asarray(groups), seed, labels)
     if kind == "holdout":
         stratify = labels if labels is not None else None
         return [holdout_split(num_examples, scheme["fraction"], seed, stratify)]
@@ -109,3 +117,27 @@ def make_splits(scheme, num_examples, seed=0, labels=None):
     if kind == "bootstrap":
         return bootstrap_splits(num_examples, scheme["resamples"], seed)
     return leave_one_out_splits(num_examples)
+
+
+def group_splits(scheme, groups, seed=0, labels=None):
+    """`make_splits` for grouped examples, with scikit-learn's group-aware splitters: k-fold as
+    GroupKFold (shuffled), stratified as StratifiedGroupKFold, leave-one-out as leave-one-group-out,
+    hold-out as GroupShuffleSplit. Repeated k-fold and bootstrap have no group form here."""
+    kind = scheme["kind"]
+    indices = np.arange(len(groups))
+    distinct = len(np.unique(groups))
+    if kind == "holdout":
+        return [holdout_split(len(groups), scheme["fraction"], seed, groups=groups)]
+    if kind in ("kfold", "stratified") and scheme["folds"] > distinct:
+        raise ValueError(f"{kind}:{scheme['folds']} needs at least {scheme['folds']} groups. Received: {distinct} groups")
+    if kind == "kfold":
+        splitter = model_selection.GroupKFold(n_splits=scheme["folds"], shuffle=True, random_state=seed)
+    elif kind == "stratified":
+        if labels is None:
+            raise ValueError("stratified k-fold needs class labels; use kfold:K for regression data.")
+        splitter = model_selection.StratifiedGroupKFold(n_splits=scheme["folds"], shuffle=True, random_state=seed)
+    elif kind == "loo":
+        splitter = model_selection.LeaveOneGroupOut()
+    else:
+        raise ValueError(f"{kind} validation cannot keep groups (identities) apart; use kfold:K, stratified:K, loo or holdout:F.")
+    return [(np.sort(train), np.sort(val)) for train, val in splitter.split(indices, labels, groups=groups)]

@@ -151,12 +151,14 @@ def prepare_data(config):
         rng = np.random.default_rng(config.seed)
         dataset = dataset.subset(np.sort(rng.choice(len(dataset), config.max_examples, replace=False)))
     labels = task.stratify_labels(dataset.y) if task.stratify else None
+    groups = task.split_groups(dataset.y)
     indices = np.arange(len(dataset))
-    rest, test_idx = holdout_split(len(dataset), config.test_fraction, config.seed, labels)
+    rest, test_idx = holdout_split(len(dataset), config.test_fraction, config.seed, labels, groups)
     if config.validation_fraction:
         fraction = config.validation_fraction / (1.0 - config.test_fraction)
         inner_train, inner_val = holdout_split(
-            len(rest), fraction, config.seed + 1, labels[rest] if labels is not None else None
+            len(rest), fraction, config.seed + 1, labels[rest] if labels is not None else None,
+            groups[rest] if groups is not None else None,
         )
         train_idx, val_idx = rest[inner_train], rest[inner_val]
     else:

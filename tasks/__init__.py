@@ -27,5 +27,13 @@ def get_task(name):
 
 
 # One instance per task kind; a new kind adds its class to this tuple.
-for _task in (Classification(), Regression(), Unsupervised(), Detection(), Segmentation(), Seq2Seq(), Generative()):
+for _task in (
+    Classification(),
+    Regression(),
+    Unsupervised(),
+    Detection(),
+    Segmentation(),
+    Seq2Seq(),
+    Generative(),
+):
     register_task(_task)

@@ -114,6 +114,11 @@ class Task:
         """Labels to stratify splits on, or None."""
         return None
 
+    def split_groups(self, y):
+        """Group ids whose examples stay on one side of every split (e.g. identities, so that
+        held-out identities are never seen in training), or None for a split by example."""
+        return None
+
     def make_dataset(self, x, y, batch_size, shuffle=False, augment=None, seed=0):
         """A batched `tf.data.Dataset` of `(x, y)` for `fit`; `augment` is a built callable or None."""
         import tensorflow as tf
@@ -245,7 +250,6 @@ class Task:
         """Files written beside an artifact of `format`: {file name: text} (e.g. the vocabularies
         that turn text into the token ids an id endpoint takes). Default: none."""
         return {}
-
 
     def export_samples(self, endpoint, x, y):
         """`(inputs, targets)` that verify an export of `endpoint`, from held-out `(x, y)` of the

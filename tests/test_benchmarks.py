@@ -60,3 +60,25 @@ def test_lean_server_runs_the_model_and_answers_like_the_real_server(tmp_path):
         y = client.infer("any", body, headers)
         client.close()
     np.testing.assert_array_equal(y, np.maximum(x, 0))
+
+
+def test_suite_budget_sums_the_sweep_columns_and_projects_the_registry(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_test_suite", next(p for p in BENCHMARKS if p.stem == "bench_test_suite"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    report = tmp_path / "report.xml"
+    report.write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="tests.test_registry_sweep" name="test_tiny_config_sweep[a]" time="2.0"/>'
+        '<testcase classname="tests.test_registry_sweep" name="test_tiny_config_sweep[b]" time="4.0"/>'
+        '<testcase classname="tests.test_registry_sweep" name="test_xla_column[a]" time="10.0"/>'
+        '<testcase classname="tests.test_export_sweep" name="test_export_parity[a]" time="6.0"/>'
+        '<testcase classname="tests.test_cli" name="test_help" time="60.0"/>'
+        "</testsuite></testsuites>"
+    )
+    text = bench.summarise(bench.read_report(report), workers=2, rows=10)
+    assert "| tiny sweep (build, forward, train, round trip) | 2 | 6 | 3.0 | 3 | b 4 |" in text
+    assert "| XLA column (train step + endpoint under jit_compile) | 1 | 10 | 10.0 | 6 | a 10 |" in text
+    assert "test_cli: 60 s" in text
+    # 10 rows: tiny 3.0 x 10 + XLA 10 x 10 x (1 of 2 builds distinct) + export 6 x 10 x 1/2, plus 60, over 2 workers.
+    assert f"~{(30 + 50 + 30 + 60) / 2 / 60:.1f} min" in text

@@ -28,23 +28,27 @@ def _assert_same_structure(first, second):
 def _check_contract(dataset, task):
     assert isinstance(dataset, Dataset)
     assert dataset.task == task
-    assert len(dataset.x) == length(dataset.y) > 0
-    if dataset.x.dtype.kind in "OUS":  # text: non-empty sentences
-        assert all(isinstance(s, str) and s.strip() for s in dataset.x.tolist())
-    else:
-        assert dataset.x.dtype == np.float32 and np.isfinite(dataset.x).all()
+    assert length(dataset.x) == length(dataset.y) > 0
+    # x is one array or a dict of named arrays (two-stream video: rgb and flow), each of N rows.
+    for values in (dataset.x.values() if isinstance(dataset.x, dict) else [dataset.x]):
+        assert len(values) == length(dataset.x)
+        if values.dtype.kind in "OUS":  # text: non-empty sentences
+            assert all(isinstance(s, str) and s.strip() for s in values.tolist())
+        else:
+            assert values.dtype == np.float32 and np.isfinite(values).all()
     if task == "classification":
         assert dataset.y.dtype == np.int32 and dataset.y.ndim == 1
         assert dataset.num_classes and 0 <= dataset.y.min() and dataset.y.max() < dataset.num_classes
     elif task == "regression":
         assert dataset.y.dtype == np.float32 and dataset.y.ndim >= 2  # [N, T], or dense [N, H, W, C]
-    if dataset.value_range is not None:
+    if dataset.value_range is not None:  # the range of the images (the `rgb` entry of a dict)
         low, high = dataset.value_range
-        assert low <= dataset.x.min() and dataset.x.max() <= high
+        images = dataset.x["rgb"] if isinstance(dataset.x, dict) else dataset.x
+        assert low <= images.min() and images.max() <= high
     for field in ("boxes", "masks", "keypoints"):
         values = getattr(dataset, field)
         if values is not None:
-            assert len(values) == len(dataset.x)
+            assert len(values) == length(dataset.x)
     if dataset.masks is not None:
         assert dataset.masks.shape == dataset.x.shape[:3]
 
@@ -57,7 +61,7 @@ def test_every_embedded_dataset_loads_and_is_reproducible(name):
     first = load_dataset(name, seed=3, **options)
     _check_contract(first, task)
     again = load_dataset(name, seed=3, **options)
-    np.testing.assert_array_equal(first.x, again.x)
+    _assert_same_structure(first.x, again.x)
     _assert_same_structure(first.y, again.y)
 
 

@@ -84,3 +84,33 @@ def test_parse_and_make_splits():
         splits.parse_validation("kfold:many")
     with pytest.raises(ValueError, match="folds must be at least 2"):
         splits.kfold_splits(10, folds=1)
+
+
+@pytest.mark.parametrize("scheme", ["kfold:3", "stratified:3", "loo", "holdout:0.25"])
+def test_grouped_folds_keep_every_group_on_one_side(scheme):
+    """Identities (metric learning's `split_groups`) never appear in a fold's train and validation
+    parts at once, and the partitioning schemes still cover the development set exactly once."""
+    from tuning.folds import check_plan, make_fold_plan
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(12), 5)  # 12 identities, 5 images each
+    labels = groups % 2
+    dev = rng.permutation(len(groups))[:50]
+    test = np.setdiff1d(np.arange(len(groups)), dev)
+    plan = make_fold_plan(scheme, len(groups), test, dev, labels=labels if scheme.startswith("strat") else None, seed=3, groups=groups)
+    assert check_plan(plan, len(groups))
+    for train, val in plan.folds:
+        assert not set(groups[train]) & set(groups[val])
+    if scheme == "loo":
+        assert plan.num_folds == len(np.unique(groups[dev]))
+
+
+def test_grouped_schemes_without_a_group_form_are_refused():
+    from pipelines.splits import make_splits
+
+    groups = np.repeat(np.arange(6), 3)
+    for scheme in ("repeated:3x2", "bootstrap:4"):
+        with pytest.raises(ValueError, match="cannot keep groups"):
+            make_splits(scheme, len(groups), groups=groups)
+    with pytest.raises(ValueError, match="needs at least 8 groups"):
+        make_splits("kfold:8", len(groups), groups=groups)

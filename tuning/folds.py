@@ -71,8 +71,9 @@ def stratify_labels(task, y):
     return task.stratify_labels(y) if task.stratify else None
 
 
-def cv_splits(scheme, indices, labels, seed):
-    """`make_splits` over a subset of examples: returns folds as indices into the dataset."""
+def cv_splits(scheme, indices, labels, seed, groups=None):
+    """`make_splits` over a subset of examples: returns folds as indices into the dataset. With
+    `groups` (the task's `split_groups`, e.g. identities), no group is split across a fold."""
     scheme = parse_validation(scheme) if isinstance(scheme, str) else scheme
     indices = np.asarray(indices)
     if scheme["kind"] in ("kfold", "stratified", "repeated") and scheme["folds"] > len(indices):
@@ -86,14 +87,15 @@ def cv_splits(scheme, indices, labels, seed):
                 f"stratified:{scheme['folds']} needs at least {scheme['folds']} examples of every class; the rarest has {smallest}. "
                 "Use fewer folds or kfold:K."
             )
-    splits = make_splits(scheme, len(indices), seed=seed, labels=local_labels)
+    local_groups = np.asarray(groups)[indices] if groups is not None else None
+    splits = make_splits(scheme, len(indices), seed=seed, labels=local_labels, groups=local_groups)
     return [(indices[train], indices[val]) for train, val in splits]
 
 
-def make_fold_plan(scheme, dataset_size, test_idx, dev_idx, labels=None, seed=0):
+def make_fold_plan(scheme, dataset_size, test_idx, dev_idx, labels=None, seed=0, groups=None):
     """A plan over the development examples `dev_idx` (test examples `test_idx` stay out)."""
     scheme = parse_validation(scheme) if isinstance(scheme, str) else scheme
-    folds = cv_splits(scheme, dev_idx, labels, seed)
+    folds = cv_splits(scheme, dev_idx, labels, seed, groups)
     stratified = labels is not None and scheme["kind"] in ("stratified", "repeated", "holdout")
     plan = FoldPlan(scheme, np.asarray(dev_idx), np.asarray(test_idx), folds, stratified)
     check_plan(plan, dataset_size)
@@ -123,7 +125,8 @@ def check_plan(plan, dataset_size=None):
             raise AssertionError(f"fold {k} does not use every development example")
     kind = plan.scheme["kind"]
     if kind in ("kfold", "stratified", "loo", "repeated"):
-        per_repeat = plan.scheme.get("folds", len(plan.dev)) if kind != "loo" else len(plan.dev)
+        # Leave-one-out: one partition of all folds (one per example, or one per group).
+        per_repeat = plan.num_folds if kind == "loo" else plan.scheme["folds"]
         for start in range(0, plan.num_folds, per_repeat):
             vals = np.concatenate([val for _, val in plan.folds[start : start + per_repeat]])
             if len(vals) != len(plan.dev) or set(vals.tolist()) != dev:

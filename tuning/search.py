@@ -201,6 +201,7 @@ class _Search:
         self.dataset = prepared.dataset
         self.dev_idx, self.test_idx = prepared.train_idx, prepared.test_idx
         self.labels = stratify_labels(self.task, self.dataset.y)
+        self.groups = self.task.split_groups(self.dataset.y)  # e.g. identities: never in two folds
         fixed = {**settings.train_options, **settings.model_overrides}
         self.space = resolve_space(self.spec, self.dataset, settings.tuner, settings.space, fixed=fixed)
         if not self.space:
@@ -244,7 +245,7 @@ class _Search:
         return saved
 
     def _plan(self, saved):
-        plan = make_fold_plan(self.scheme, len(self.dataset), self.test_idx, self.dev_idx, self.labels, self.s.seed)
+        plan = make_fold_plan(self.scheme, len(self.dataset), self.test_idx, self.dev_idx, self.labels, self.s.seed, self.groups)
         path = self.out_dir / "splits.npz"
         if path.is_file():
             stored = FoldPlan.load(path, self.scheme, plan.stratified)
@@ -471,7 +472,7 @@ class _Search:
         """Outer folds around the whole procedure (search on the outer training part, retrain, score once
         on the outer test part): an estimate of how well "tune, then retrain" generalises."""
         kind = "stratified" if self.labels is not None else "kfold"
-        outer = cv_splits(f"{kind}:{self.s.nested}", plan.dev, self.labels, self.s.seed + 7919)
+        outer = cv_splits(f"{kind}:{self.s.nested}", plan.dev, self.labels, self.s.seed + 7919, self.groups)
         metric = self.objective[len("val_") :]
         folds = []
         for k, (outer_train, outer_test) in enumerate(outer):
@@ -482,7 +483,7 @@ class _Search:
                 folds.append(done)
                 continue
             self.progress(f"nested: outer fold {k + 1}/{len(outer)} ({len(outer_train):,} train / {len(outer_test):,} test)")
-            inner = make_fold_plan(self.scheme, len(self.dataset), outer_test, outer_train, self.labels, self.s.seed)
+            inner = make_fold_plan(self.scheme, len(self.dataset), outer_test, outer_train, self.labels, self.s.seed, self.groups)
             tuner, validator = self._tuner(inner, directory)
             tuner.search()
             rows = report.rank(report.collect_trials(directory / PROJECT_NAME, tuner.oracle), self.direction)
