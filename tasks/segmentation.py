@@ -77,6 +77,44 @@ def class_map_of(outputs):
     return np.argmax(np.asarray(outputs), axis=-1)
 
 
+def median_frequency_weights(masks, num_classes=None):
+    """SegNet's median-frequency class balancing (Eigen & Fergus 2015; Badrinarayanan et al. 2017
+    §4): freq(c) = pixels of class c / pixels of the images in which c appears, and
+    w_c = median over classes of freq / freq(c). float32 [K]; a class that never appears gets 0."""
+    masks = np.asarray(masks).astype(np.int64)
+    k = int(num_classes or masks.max(initial=0) + 1)
+    per_image = masks.reshape(len(masks), -1)
+    counts = np.stack([np.bincount(row, minlength=k)[:k] for row in per_image])  # [N, K]
+    present = counts > 0
+    image_pixels = per_image.shape[1]
+    appears = present.sum(axis=0)
+    frequency = np.where(appears > 0, counts.sum(axis=0) / np.maximum(appears * image_pixels, 1), 0.0)
+    weights = np.zeros(k)
+    seen = frequency > 0
+    weights[seen] = np.median(frequency[seen]) / frequency[seen]
+    return weights.astype("float32")
+
+
+def unet_weight_map(masks, class_weights=None, w0=10.0, sigma=5.0):
+    """U-Net's loss weight map (Ronneberger et al. 2015, eq. 2), float32 [N, H, W]:
+    w(x) = w_c(x) + w0·exp(−(d1(x) + d2(x))² / (2σ²)) on background pixels, where d1 and d2 are
+    the distances to the nearest and the second nearest object (connected foreground components,
+    so touching cells must be separated by a background line, as in the paper's data), and w_c the
+    class-balancing weight of the pixel's class (`class_weights` [K], default 1)."""
+    from scipy import ndimage
+
+    masks = np.asarray(masks)
+    weights = np.ones(masks.shape, dtype="float32") if class_weights is None else np.asarray(class_weights, "float32")[masks.astype(np.int64)]
+    for index, mask in enumerate(masks):
+        instances, count = ndimage.label(mask > 0)
+        if count < 2:
+            continue
+        distances = np.sort(np.stack([ndimage.distance_transform_edt(instances != i) for i in range(1, count + 1)]), axis=0)
+        border = w0 * np.exp(-((distances[0] + distances[1]) ** 2) / (2.0 * sigma**2))
+        weights[index] += np.where(mask == 0, border, 0.0).astype("float32")
+    return weights
+
+
 def iou_report(confusion, class_names=None):
     """mIoU (as keras.metrics.MeanIoU computes it), per-class IoU and pixel accuracy from a
     confusion matrix (rows true, columns predicted). A class absent from both the targets and
@@ -193,13 +231,19 @@ class Segmentation(Task):
     # Per-pixel loss weights that balance class frequencies (the w_c of U-Net's weight map, §3):
     # w_c ∝ 1/√(frequency of c in the targets given to `make_dataset`), scaled to a mean pixel
     # weight of 1. Without it the background (≈ 90 % of the shapes scenes' pixels) drowns the
-    # gradient that tells the shapes apart. None = unweighted cross-entropy.
+    # gradient that tells the shapes apart. "median_frequency" = SegNet's median-frequency balancing
+    # (`median_frequency_weights`). None = unweighted cross-entropy.
+    # "unet_border" adds U-Net's border term to the 1/√frequency weights (`unet_weight_map`, with
+    # `border_weight`), for touching objects such as the `cells` data.
     class_balance = "inverse_sqrt_frequency"
+    border_weight = {"w0": 10.0, "sigma": 5.0}
 
     # --- data ---------------------------------------------------------------------------------
 
     def class_weights(self, y):
         """float32 [K] loss weight per class id for targets `y` (see `class_balance`)."""
+        if self.class_balance == "median_frequency":
+            return median_frequency_weights(y)
         counts = np.bincount(np.asarray(y).reshape(-1).astype(np.int64), minlength=1).astype(np.float64)
         frequency = counts / max(counts.sum(), 1.0)
         weights = np.zeros_like(frequency)
@@ -219,7 +263,18 @@ class Segmentation(Task):
         dataset = dataset.batch(batch_size)
         if augment is not None:
             dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-        if self.class_balance:
+        if self.class_balance == "unet_border":
+            # U-Net's weight map needs distances to the two nearest objects: computed with scipy
+            # on each (augmented) batch, so the weights follow the deformed masks.
+            class_weights = self.class_weights(y)
+
+            def border_weights(images, masks):
+                weights = tf.numpy_function(lambda m: unet_weight_map(m, class_weights, **self.border_weight), [masks], tf.float32)
+                weights.set_shape(masks.shape)
+                return images, masks, weights
+
+            dataset = dataset.map(border_weights)
+        elif self.class_balance:
             weights = tf.constant(self.class_weights(y))
             dataset = dataset.map(lambda images, masks: (images, masks, tf.gather(weights, tf.cast(masks, "int32"))))
         return dataset.prefetch(tf.data.AUTOTUNE)
