@@ -12,6 +12,7 @@ from tasks.base import CheckOutcome, Task, TensorSpec  # noqa: F401
 from tasks.classification import Classification, Regression, Unsupervised
 from tasks.detection import Detection
 from tasks.generative import Generative
+from tasks.metric_learning import MetricLearning
 from tasks.segmentation import Segmentation
 from tasks.text import Seq2Seq
 
@@ -35,5 +36,6 @@ for _task in (
     Segmentation(),
     Seq2Seq(),
     Generative(),
+    MetricLearning(),
 ):
     register_task(_task)

@@ -29,6 +29,8 @@ POSITIONALS = {
     "export": ["/nonexistent/deepzoo-run"],
     "bench": ["/nonexistent/deepzoo-run"],
     "serve": ["/nonexistent/deepzoo-repository"],
+    "enroll": ["/nonexistent/deepzoo-run", "face.png"],
+    "identify": ["/nonexistent/deepzoo-run", "face.png"],
 }
 
 
