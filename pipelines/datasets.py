@@ -91,6 +91,7 @@ SOURCE_MODULES = (
     "pipelines.sources_foundations",
     "pipelines.sources_scenes",
     "pipelines.sources_text",
+    "pipelines.sources_sequences",
     "pipelines.sources_identities",
     "pipelines.sources_cells",
 )

@@ -14,6 +14,7 @@ from tasks.detection import Detection
 from tasks.generative import Generative
 from tasks.metric_learning import MetricLearning
 from tasks.segmentation import Segmentation
+from tasks.sequence import SequenceTagging, TextClassification
 from tasks.text import Seq2Seq
 
 TASKS: dict[str, Task] = {}
@@ -37,5 +38,7 @@ for _task in (
     Seq2Seq(),
     Generative(),
     MetricLearning(),
+    TextClassification(),
+    SequenceTagging(),
 ):
     register_task(_task)
