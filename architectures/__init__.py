@@ -28,3 +28,4 @@ from architectures import generative  # noqa: F401,E402
 from architectures import detection  # noqa: F401,E402
 from architectures import sequence  # noqa: F401,E402
 from architectures import metric_learning  # noqa: F401,E402
+from architectures import video  # noqa: F401,E402

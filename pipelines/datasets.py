@@ -93,6 +93,7 @@ SOURCE_MODULES = (
     "pipelines.sources_text",
     "pipelines.sources_sequences",
     "pipelines.sources_identities",
+    "pipelines.sources_video",
     "pipelines.sources_cells",
 )
 _loaded = False

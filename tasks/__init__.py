@@ -16,6 +16,7 @@ from tasks.metric_learning import MetricLearning
 from tasks.segmentation import Segmentation
 from tasks.sequence import SequenceTagging, TextClassification
 from tasks.text import Seq2Seq
+from tasks.video import Video
 
 TASKS: dict[str, Task] = {}
 
@@ -40,5 +41,6 @@ for _task in (
     MetricLearning(),
     TextClassification(),
     SequenceTagging(),
+    Video(),
 ):
     register_task(_task)
