@@ -16,11 +16,12 @@ Element structures:
 Text is tokenised the way the translation task does it (tasks/text.py): a
 `keras.layers.TextVectorization` vocabulary adapted on the training split only (`model_overrides`)
 and handed to the model as its `vocabulary` constructor argument, so `get_config` and the `.keras`
-file carry it. Ids 0 (padding) and 1 ([UNK]) are reserved. The exported endpoint takes token ids,
-not strings: every format (SavedModel, ONNX, TFLite builtins) converts it, and `export_assets`
-writes the vocabulary (one token per line, line number = id) beside the artifact. Strings in would
-lose ONNX and TFLite (measured for the translation endpoint: tf2onnx leaves StaticRegexReplace and
-StringSplitV2 unconverted; TFLite builtins lack them).
+file carry it. Ids 0 (padding) and 1 ([UNK]) are reserved. The text classifier's SavedModel
+endpoint takes sentences (`{"text"}`, the vocabulary as a TextVectorization layer in the graph);
+its ONNX and TFLite endpoints take token ids (`Task.endpoint_variant`), with `export_assets`
+writing the vocabulary (one token per line, line number = id) beside them: tf2onnx leaves
+StaticRegexReplace and StringSplitV2 unconverted and TFLite builtins lack them (measured for the
+translation endpoint). The tagger's endpoint takes token ids in every format.
 
 A model of these tasks exposes `vocabulary` (token list, or None for feature inputs) and
 `sequence_length` (the fixed input length, or None for any length). Padding is masked inside the
@@ -33,7 +34,7 @@ import numpy as np
 
 from tasks.base import CheckOutcome, Task, as_structure, concatenate, length, take  # noqa: F401
 from tasks.classification import Classification, predicted_classes
-from tasks.text import PAD_ID, SOURCE_SPECIALS, adapt_vocabulary, pad, tokenize
+from tasks.text import PAD_ID, SOURCE_SPECIALS, STANDARDIZE, adapt_vocabulary, pad, tokenize
 
 IGNORED_TAG = -1  # tag of a padding position: no loss, no metric
 TEXT_SPECIALS = SOURCE_SPECIALS  # ("", "[UNK]"): 0 padding, 1 out of vocabulary
@@ -79,9 +80,37 @@ def _probabilities_endpoint(model):
     return endpoint
 
 
+def _string_probabilities_endpoint(model):
+    """{"text": string [N]} -> {"probabilities"}: the SavedModel endpoint. The model's vocabulary
+    (adapted on the training split) is a TextVectorization layer in the graph, with the
+    standardisation `token_ids` uses, so a client sends sentences."""
+    import keras
+
+    text = keras.Input(shape=(), dtype="string", name="text")
+    width = getattr(model, "sequence_length", None)
+    vectorizer = keras.layers.TextVectorization(
+        vocabulary=list(model.vocabulary), standardize=STANDARDIZE, output_sequence_length=width, name="text_vectorizer"
+    )
+    ids = keras.ops.cast(vectorizer(text), "int32")
+    if width is None:  # an all-empty batch vectorises to width 0; one padding column keeps it valid
+        ids = keras.layers.Lambda(lambda t: keras.ops.pad(t, [[0, 0], [0, 1]]), name="pad_text")(ids)
+    endpoint = keras.Model({"text": text}, {"probabilities": model(ids)}, name=f"{model.name}_text")
+    endpoint.vocabulary, endpoint.sequence_length = model.vocabulary, width
+    return endpoint
+
+
+def _sentences(vocabulary, ids):
+    """Token-id rows back to sentences (padding dropped): what the string endpoint takes."""
+    return np.array([" ".join(vocabulary[t] for t in row if t != PAD_ID) for row in np.asarray(ids)], dtype=object)
+
+
 def _text_export_samples(endpoint, x, y, width=None):
-    """Held-out sentences as the endpoint takes them: {"token_ids": int32 [N, L]}."""
-    return {endpoint.inputs[0].name.split(":")[0]: token_ids(endpoint, x, width)}, y
+    """Held-out sentences as the endpoint takes them: {"text": string [N]} for the string
+    endpoint, {"token_ids": int32 [N, L]} for the id endpoint."""
+    name = endpoint.inputs[0].name.split(":")[0]
+    if name == "text":
+        return {"text": np.asarray(x).astype(str).astype(object)}, y
+    return {name: token_ids(endpoint, x, width)}, y
 
 
 def _vocabulary_assets(model, format):
@@ -104,7 +133,10 @@ class TextClassification(Classification):
     name = "text_classification"
     element = "(x string [N] sentences, y int32 [N] class ids); fit: (int32 [N, L] token ids, y)"
     default_dataset = "sentiment"
-    export_outputs = "class probabilities [N, K] from token ids [N, L] (vocabulary.txt beside the artifact)"
+    export_outputs = (
+        "class probabilities [N, K]: from sentences (SavedModel, vocabulary in the graph), or from token ids "
+        "[N, L] (ONNX, TFLite; vocabulary.txt beside the artifact)"
+    )
     augmentation = None  # image augmentation does not apply to token ids
 
     def stratify_labels(self, y):
@@ -118,21 +150,33 @@ class TextClassification(Classification):
         return token_ids(model, x) if _is_text(x) else x
 
     def predict(self, model, x, batch_size=64):
-        return super().predict(model, _named_inputs(model, x), batch_size)
+        # On the id endpoint: sentences are tokenised here, as for fit (the served SavedModel
+        # endpoint does the same in its graph).
+        endpoint, inputs = _probabilities_endpoint(model), _named_inputs(model, x)
+        parts = [as_structure(endpoint(take(inputs, slice(start, start + batch_size)), training=False)) for start in range(0, length(inputs), batch_size)]
+        return concatenate(parts) if parts else {}
 
     def example_batch(self, model, n, seed):
         x = _random_token_batch(model, n, seed)
         y = (np.arange(n) % max(2, int(model.outputs[0].shape[-1]))).astype("int32")
         return x, y
 
+    def endpoint_variant(self, format):
+        # SavedModel serves sentences; ONNX and TFLite have no string ops: token ids + vocabulary.txt.
+        return "strings" if format in (None, "savedmodel", "keras") else "token_ids"
+
     def export_endpoint(self, model, format=None):
+        if self.endpoint_variant(format) == "strings" and getattr(model, "vocabulary", None):
+            return _string_probabilities_endpoint(model)
         return _probabilities_endpoint(model)
 
     def export_samples(self, endpoint, x, y):
+        if not _is_text(x) and endpoint.inputs[0].name.split(":")[0] == "text":
+            x = _sentences(endpoint.vocabulary, x)  # the sweep's token batch, as sentences
         return _text_export_samples(endpoint, x, y) if _is_text(x) else super().export_samples(endpoint, x, y)
 
-    def export_assets(self, model, format="savedmodel"):
-        return _vocabulary_assets(model, format)
+    def export_assets(self, model, format=None):
+        return {} if self.endpoint_variant(format) == "strings" else _vocabulary_assets(model, format)
 
 
 def masked_tag_accuracy(y_true, y_pred):

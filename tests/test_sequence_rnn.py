@@ -217,7 +217,7 @@ def test_vocabulary_comes_from_the_training_split_and_is_saved_with_the_model(tm
     reloaded = keras.saving.load_model(tmp_path / "m.keras")
     assert list(reloaded.vocabulary) == overrides["vocabulary"]
     np.testing.assert_allclose(task.predict(reloaded, dataset.x[:4])["probabilities"], task.predict(model, dataset.x[:4])["probabilities"], atol=1e-6)
-    assert task.export_assets(model)["vocabulary.txt"].splitlines()[2] == overrides["vocabulary"][2]
+    assert task.export_assets(model, format="onnx")["vocabulary.txt"].splitlines()[2] == overrides["vocabulary"][2]
 
 
 def test_tagging_score_ignores_padding():
@@ -299,7 +299,7 @@ def test_unrolled_text_classifier_converts_to_tflite_builtins(tmp_path):
     task = get_task("text_classification")
     model = architectures.create_model("lstm_classifier", config="tiny", unroll=True, sequence_length=12)
     x, _ = task.example_batch(model, 4, seed=0)
-    results = export_model(task.export_endpoint(model), tmp_path, formats=["tflite"], sample_inputs={"token_ids": x}, task=task)
+    results = export_model(task.export_endpoint(model, format="tflite"), tmp_path, formats=["tflite"], sample_inputs={"token_ids": x}, task=task)
     assert results[0].verified, results[0].error
 
 
@@ -309,8 +309,15 @@ def test_kim_cnn_layers():
     assert [c.kernel_size[0] for c in convs] == [3, 4, 5]
     assert isinstance(model.get_layer("predictions").kernel_constraint, keras.constraints.MaxNorm)
     # Sentences shorter than the widest filter still classify (zero vectors pad both ends).
-    short = architectures.create_model("conv1d_sequence", config="tiny")
+    short = architectures.create_model("conv1d_sequence", config="tiny", sequence_length=None)
     assert np.asarray(short(np.array([[4, 7]], np.int32))).shape == (1, 2)
+    # The registered configs pad to a fixed length (Kim's code: 56 for MR): a sentence's scores do
+    # not depend on the other sentences of its batch.
+    task = get_task("text_classification")
+    model.vocabulary = ["", "[UNK]", *(f"w{i}" for i in range(2, 64))]
+    alone = task.predict(model, np.array(["w2 w3"]))["probabilities"]
+    batched = task.predict(model, np.array(["w2 w3", " ".join(f"w{i}" for i in range(2, 16))]))["probabilities"][:1]
+    np.testing.assert_allclose(alone, batched, atol=1e-6)
 
 
 @pytest.mark.large
@@ -338,3 +345,32 @@ def test_tagger_endpoint_takes_held_out_sentences_as_token_ids():
     assert tuple(outputs["probabilities"].shape) == (*dataset.y[40:].shape, 3)
     report = task.score(targets, {"probabilities": np.asarray(outputs["probabilities"])}, list(sources_sequences.TAGS))
     assert report["num_tokens"] == int((dataset.y[40:] != IGNORED_TAG).sum())
+
+
+def test_text_classifier_serves_sentences_from_savedmodel_and_token_ids_elsewhere(tmp_path):
+    """SavedModel takes sentences (vocabulary in the graph), ONNX takes token ids with
+    vocabulary.txt beside it; both give Keras' probabilities for the same held-out sentences."""
+    from export.formats import export_model, load_artifact, read_metadata
+    from tasks import get_task
+
+    task = get_task("text_classification")
+    dataset = load_dataset("sentiment", seed=0)
+    spec = architectures.get_spec("lstm_classifier")
+    overrides = task.model_overrides(dataset, dataset.x[:200], constructor_arguments(spec))
+    model = architectures.create_model("lstm_classifier", config="tiny", **overrides)
+    sentences = np.asarray(dataset.x[200:206])
+    expected = task.predict(model, sentences)["probabilities"]
+    for endpoint, names in reversed(task.export_endpoints(model, ["savedmodel", "onnx"])):
+        inputs, _ = task.export_samples(endpoint, sentences, None)
+        results = export_model(endpoint, tmp_path, formats=names, sample_inputs=inputs, task=task,
+                               assets=task.export_assets(model, format=names[0]))
+        assert all(r.verified for r in results), [r.error for r in results]
+    metadata = read_metadata(tmp_path)
+    assert [(t["name"], t["dtype"]) for t in metadata["inputs"]] == [("text", "string")]
+    assert metadata["artifacts"]["onnx"]["assets"] == ["vocabulary.txt"]
+    served = load_artifact(tmp_path, "savedmodel")({"text": sentences.astype(object)})["probabilities"]
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    vocabulary = (tmp_path / "vocabulary.txt").read_text().split("\n")[:-1]
+    ids = task.export_samples(task.export_endpoint(model, format="onnx"), sentences, None)[0]
+    assert vocabulary == list(model.vocabulary)
+    np.testing.assert_allclose(load_artifact(tmp_path, "onnx")(ids)["probabilities"], expected, atol=1e-5)

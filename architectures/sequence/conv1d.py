@@ -139,8 +139,11 @@ register(
         family="sequence",
         task="text_classification",
         builder=KimCNN,
-        canonical_config=dict(vocabulary_size=KIM_MR_VOCABULARY, num_classes=2),
-        tiny_config=dict(vocabulary_size=64, num_classes=2, embedding_dim=8, windows=(3, 4, 5), filters=4),
+        # A fixed padded length, as Kim's code pads MR sentences (max_l = 56): without masking,
+        # max-over-time sees the padding, so a per-batch width would make a sentence's scores
+        # depend on the other sentences of its batch. The sentiment corpus' longest sentence has 16 words.
+        canonical_config=dict(vocabulary_size=KIM_MR_VOCABULARY, num_classes=2, sequence_length=56),
+        tiny_config=dict(vocabulary_size=64, num_classes=2, embedding_dim=8, windows=(3, 4, 5), filters=4, sequence_length=16),
         reference_params=kim_parameter_count(KIM_MR_VOCABULARY, 2),
         reference_source="B (counted from §2 at MR's |V| = 18,765 (Table 1), 300-d embeddings, 3 × 100 filters, 2 classes; the paper prints no total)",
         paper="Kim 2014, EMNLP (arXiv 1408.5882)", seeds=("000",),
