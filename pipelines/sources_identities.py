@@ -114,22 +114,21 @@ def generate_identities(seed=0, n_identities=100, images_per_identity=12, image_
     return images, identity, names
 
 
+def _faces(name, task, description, seed, n_identities, images_per_identity, image_size, noise):
+    images, identity, names = generate_identities(seed, n_identities, images_per_identity, image_size, noise)
+    return Dataset(
+        name=name, task=task, x=images, y=identity, class_names=names, value_range=(0.0, 255.0),
+        description=f"{description}: {n_identities} faces × {images_per_identity} images at {image_size}×{image_size}",
+    )
+
+
 @register_dataset(
     "identities",
     "metric_learning",
     "synthetic parametric faces, 100 identities × 12 images at 32×32×3 under random pose, lighting and noise (spec §8.2 F)",
 )
 def load_identities(seed=0, n_identities=100, images_per_identity=12, image_size=32, noise=8.0):
-    images, identity, names = generate_identities(seed, n_identities, images_per_identity, image_size, noise)
-    return Dataset(
-        name="identities",
-        task="metric_learning",
-        x=images,
-        y=identity,
-        class_names=names,
-        description=f"synthetic identities: {n_identities} parametric faces × {images_per_identity} images at {image_size}×{image_size}",
-        value_range=(0.0, 255.0),
-    )
+    return _faces("identities", "metric_learning", "synthetic identities", seed, n_identities, images_per_identity, image_size, noise)
 
 
 @register_dataset(
@@ -138,13 +137,4 @@ def load_identities(seed=0, n_identities=100, images_per_identity=12, image_size
     "the synthetic identities as a classification set (every identity in training): the per-identity classifier baseline",
 )
 def load_identity_classes(seed=0, n_identities=20, images_per_identity=24, image_size=32, noise=8.0):
-    images, identity, names = generate_identities(seed, n_identities, images_per_identity, image_size, noise)
-    return Dataset(
-        name="identity_classes",
-        task="classification",
-        x=images,
-        y=identity,
-        class_names=names,
-        description=f"synthetic identities as classes: {n_identities} faces × {images_per_identity} images at {image_size}×{image_size}",
-        value_range=(0.0, 255.0),
-    )
+    return _faces("identity_classes", "classification", "synthetic identities as classes", seed, n_identities, images_per_identity, image_size, noise)
