@@ -29,3 +29,4 @@ from architectures import detection  # noqa: F401,E402
 from architectures import sequence  # noqa: F401,E402
 from architectures import metric_learning  # noqa: F401,E402
 from architectures import video  # noqa: F401,E402
+from architectures import interpretability  # noqa: F401,E402

@@ -373,9 +373,9 @@ def build_parser():
     add_option(p, "--jit", Choice(JIT_CHOICES), default="auto")
     p.set_defaults(handler=cmd_demo)
 
-    from deepzoo import cli_enroll, cli_export, cli_serve, cli_tune
+    from deepzoo import cli_enroll, cli_explain, cli_export, cli_generate, cli_sample, cli_serve, cli_tune
 
-    for area in (cli_export, cli_serve, cli_tune, cli_enroll):
+    for area in (cli_export, cli_serve, cli_tune, cli_enroll, cli_explain, cli_sample, cli_generate):
         area.register(sub)
     return parser
 

@@ -95,6 +95,8 @@ SOURCE_MODULES = (
     "pipelines.sources_identities",
     "pipelines.sources_video",
     "pipelines.sources_cells",
+    "pipelines.sources_generative",
+    "pipelines.sources_language",
 )
 _loaded = False
 

@@ -7,3 +7,4 @@ decoding and NMS live in tasks/detection.py (`Detection.export_endpoint`).
 """
 
 from architectures.detection import retinanet  # noqa: F401
+from architectures.detection import rcnn  # noqa: F401  (two-stage detectors)

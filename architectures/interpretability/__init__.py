@@ -1,0 +1,2 @@
+"""Family C: localisation, weak supervision, interpretability and robustness (spec §2 C).
+Each module registers its rows."""

@@ -1,0 +1,1 @@
+"""Embedded datasets: filled by this round's family work."""
