@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test check bench clean
+.PHONY: install demo test check bench clean protos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/bench_serving.py
+
+# The gRPC messages' descriptor set (serving/protos/*.proto -> descriptors.binpb), committed; rerun
+# after editing a .proto (grpcio-tools comes with the test extra).
+protos: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I serving/protos --include_imports \
+		--descriptor_set_out=serving/protos/descriptors.binpb serving/protos/inference.proto serving/protos/tensorflow_serving.proto
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

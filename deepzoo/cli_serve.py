@@ -24,7 +24,7 @@ def register(subparsers):
     """Adds this area's sub-commands to the CLI."""
     sub = subparsers.add_parser(
         "serve",
-        help="Serve a model repository over KServe v2 (Open Inference Protocol) and TF Serving REST.",
+        help="Serve a model repository over KServe v2 (Open Inference Protocol) and TF Serving, REST and gRPC.",
         description=(
             "Serves every model in DIR (DIR/<name>/<version>/ as written by `deepzoo export --repository`), "
             "each with all its versions. Per-model settings in DIR/<name>/serving.json override these flags."
@@ -33,6 +33,7 @@ def register(subparsers):
     sub.add_argument("repository", metavar="DIR", help="model repository (or a single export directory)")
     add_option(sub, "--host", Text("an interface name or address"), default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
     add_option(sub, "--port", Int(0, 65535), default=8000, help="TCP port, 0 for any free one (default: 8000)")
+    add_option(sub, "--grpc-port", Int(0, 65535), help="also serve both protocols over gRPC on this port, 0 for any free one (default: no gRPC)")
     add_option(sub, "--runtime", ServingRuntime(), help=f"{RUNTIME_HELP} (default: auto)")
     sub.add_argument("--xla", action="store_true", default=None, help="SavedModel runtime: use the XLA-compiled serving_xla signature")
     add_option(sub, "--max-batch-size", Int(1), help="dynamic batching: most rows per batch, 1 disables (default: 32 on a GPU, 1 on CPU)")
@@ -75,7 +76,7 @@ def _run(args):
     configure_logging(args.log_level)
     repository = load_repository(args.repository, defaults)
     settings = ServerSettings(max_request_bytes=args.max_request_bytes, shutdown_timeout=args.shutdown_timeout, access_log=args.access_log)
-    return serve(repository, host=args.host, port=args.port, settings=settings)
+    return serve(repository, host=args.host, port=args.port, settings=settings, grpc_port=args.grpc_port)
 
 
 def main(argv=None):

@@ -43,6 +43,7 @@ class ServerState:
         self.started = False
         self.shutting_down = False
         self.loop = None
+        self.grpc = None  # serving.grpc_server.GrpcServer when --grpc-port is given
 
     @property
     def ready(self):
@@ -53,6 +54,8 @@ class ServerState:
         if not self.shutting_down:
             self.shutting_down = True
             self.repository.flush()
+            if self.grpc is not None:  # refuse new gRPC calls at once; in-flight ones finish
+                self.grpc_stopped = self.grpc.stop(self.settings.shutdown_timeout)
             log.info("shutdown started: finishing in-flight requests", extra={"event": "shutdown_started"})
 
     def begin_shutdown_threadsafe(self):
@@ -218,11 +221,15 @@ def create_app(repository, settings=None):
         state.loop = asyncio.get_running_loop()
         repository.start(metrics)
         state.started = True
+        if state.grpc is not None:
+            state.grpc.start()
         log.info("ready", extra={"event": "ready", "models": {v.model + "/" + v.version: v.ready for v in repository.versions()}})
         try:
             yield
         finally:
             state.begin_shutdown()
+            if state.grpc is not None:
+                await asyncio.to_thread(state.grpc_stopped.wait)
             await repository.close(settings.shutdown_timeout)
             log.info("stopped", extra={"event": "stopped"})
 

@@ -98,42 +98,46 @@ async def _model_ready(request, model_name, model_version):
 async def _model_metadata(request, model_name, model_version):
     repository = state_of(request).repository
     served = repository.resolve(model_name, model_version)
-    return json_response(
-        {
-            "name": served.model,
-            "versions": repository.version_names(served.model),
-            "platform": served.runtime.platform,
-            "inputs": [spec.as_v2() for spec in served.inputs],
-            "outputs": [spec.as_v2() for spec in served.outputs],
-            "parameters": _description(served),
-        }
-    )
+    return json_response({**model_metadata(repository, served), "parameters": description(served)})
 
 
-def _description(served):
+def model_metadata(repository, served):
+    """The protocol's model metadata (REST adds the description as parameters)."""
+    return {
+        "name": served.model,
+        "versions": repository.version_names(served.model),
+        "platform": served.runtime.platform,
+        "inputs": [spec.as_v2() for spec in served.inputs],
+        "outputs": [spec.as_v2() for spec in served.outputs],
+    }
+
+
+def description(served):
     info = {key: value for key, value in served.describe().items() if key not in ("path", "model")}
     info.update(task=served.task, labels=served.labels)
     return {key: value for key, value in info.items() if value is not None}
 
 
 async def _model_config(request, model_name, model_version):
-    served = state_of(request).repository.resolve(model_name, model_version)
+    return json_response(model_config(state_of(request).repository.resolve(model_name, model_version)))
+
+
+def model_config(served):
+    """Triton's model configuration of a served version (the REST and gRPC answers share it)."""
     kind = "KIND_GPU" if served.runtime.accelerated else "KIND_CPU"
 
     def tensors(specs):
         return [{"name": s.name, "data_type": f"TYPE_{s.datatype.replace('BYTES', 'STRING')}", "dims": list(s.shape[1:])} for s in specs]
 
-    return json_response(
-        {
-            "name": served.model,
-            "platform": served.runtime.platform,
-            "max_batch_size": served.max_batch_size,
-            "input": tensors(served.inputs),
-            "output": tensors(served.outputs),
-            "dynamic_batching": {"max_queue_delay_microseconds": int(served.config.max_queue_delay_ms * 1000)},
-            "instance_group": [{"count": served.config.instances, "kind": kind}],
-        }
-    )
+    return {
+        "name": served.model,
+        "platform": served.runtime.platform,
+        "max_batch_size": served.max_batch_size,
+        "input": tensors(served.inputs),
+        "output": tensors(served.outputs),
+        "dynamic_batching": {"max_queue_delay_microseconds": int(served.config.max_queue_delay_ms * 1000)},
+        "instance_group": [{"count": served.config.instances, "kind": kind}],
+    }
 
 
 # --- inference ----------------------------------------------------------------------------------
@@ -217,7 +221,7 @@ def _decode_request(body, header_length, served):
         "feeds": feeds,
         "rows": rows,
         "id": request_id,
-        "outputs": _requested_outputs(payload, served),
+        "outputs": requested_outputs(payload, served),
         "binary_output": _flag(parameters, "binary_data_output", "request"),
     }
 
@@ -238,7 +242,7 @@ def _flag(parameters, key, what, default=False):
     return value
 
 
-def _requested_outputs(payload, served):
+def requested_outputs(payload, served):
     """[(name, parameters)] of the outputs to return; all outputs when the request names none."""
     names = [spec.name for spec in served.outputs]
     requested = payload.get("outputs")
@@ -270,7 +274,7 @@ def _requested_outputs(payload, served):
     return result
 
 
-def _classify(scores, top_k, labels):
+def classify(scores, top_k, labels):
     """[batch, classes] scores -> [batch, k] BYTES "score:index[:label]", best first (Triton's format)."""
     k = min(top_k, scores.shape[1])
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
@@ -292,7 +296,7 @@ def _encode_response(served, parsed, outputs):
         array = outputs[name]
         datatype = next(s.datatype for s in served.outputs if s.name == name)
         if parameters.get("classification"):
-            array, datatype = _classify(array, parameters["classification"], served.labels), "BYTES"
+            array, datatype = classify(array, parameters["classification"], served.labels), "BYTES"
         entry = {"name": name, "datatype": datatype, "shape": list(array.shape)}
         if parameters.get("binary_data", parsed["binary_output"]):
             raw = bytes_to_buffer(array) if datatype == "BYTES" else np.ascontiguousarray(array).tobytes()

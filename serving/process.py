@@ -26,6 +26,7 @@ class ServerProcess:
         self.env = {**os.environ, **(env or {})}
         self.process = None
         self.port = None
+        self.grpc_port = None  # set when the flags include --grpc-port
         self.lines = collections.deque(maxlen=100_000)
         self._ready = threading.Event()
         self._reader = None
@@ -76,6 +77,8 @@ class ServerProcess:
                 continue
             if isinstance(entry, dict) and entry.get("event") == "listening":
                 self.port = entry["port"]
+            elif isinstance(entry, dict) and entry.get("event") == "grpc_listening":
+                self.grpc_port = entry["port"]
             elif isinstance(entry, dict) and entry.get("event") == "ready":
                 self._ready.set()
         self._ready.set()  # the process ended: stop waiting
@@ -112,8 +115,10 @@ class ServerThread:
     process would have to import again.
     """
 
-    def __init__(self, repository, config=None, settings=None, host="127.0.0.1", start_timeout=60.0):
+    def __init__(self, repository, config=None, settings=None, host="127.0.0.1", start_timeout=60.0, grpc=False):
         self.repository_path = repository
+        self.grpc = grpc
+        self.grpc_port = None
         self.config = config
         self.settings = settings
         self.host = host
@@ -137,6 +142,11 @@ class ServerThread:
         sock = bind_socket(self.host, 0)
         self.port = sock.getsockname()[1]
         app = create_app(repository, self.settings)
+        if self.grpc:
+            from serving.grpc_server import GrpcServer
+
+            app.state.serving.grpc = GrpcServer(app.state.serving, self.host, 0)
+            self.grpc_port = app.state.serving.grpc.port
         self.server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, name="deepzoo-serve", daemon=True)
         self.thread.start()

@@ -52,11 +52,21 @@ class GracefulServer(uvicorn.Server):
             captured.clear()
 
 
-def serve(repository, host="127.0.0.1", port=8000, settings=None):
-    """Serves `repository` until SIGTERM/SIGINT. Returns 0 after a graceful shutdown."""
+def serve(repository, host="127.0.0.1", port=8000, settings=None, grpc_port=None):
+    """Serves `repository` until SIGTERM/SIGINT (REST on `port`, gRPC on `grpc_port` when given).
+    Returns 0 after a graceful shutdown of both."""
     settings = settings or ServerSettings()
     sock = bind_socket(host, port)
     app = create_app(repository, settings)
+    if grpc_port is not None:
+        try:
+            from serving.grpc_server import GrpcServer
+
+            app.state.serving.grpc = GrpcServer(app.state.serving, host, grpc_port)
+        except BaseException:
+            sock.close()
+            raise
+        log.info("listening", extra={"event": "grpc_listening", "host": host, "port": app.state.serving.grpc.port, "protocol": "grpc"})
     config = uvicorn.Config(
         app,
         log_config=None,

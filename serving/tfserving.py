@@ -74,7 +74,7 @@ def _version_status(state, served):
     return {"version": served.version, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
 
 
-def _tensor_info(spec):
+def tensor_info(spec):
     return {
         "dtype": spec.tf_dtype,
         "tensor_shape": {"dim": [{"size": str(d), "name": ""} for d in spec.shape], "unknown_rank": False},
@@ -85,8 +85,8 @@ def _tensor_info(spec):
 async def _metadata(request, model_name, model_version):
     served = state_of(request).repository.resolve(model_name, model_version)
     signature = {
-        "inputs": {spec.name: _tensor_info(spec) for spec in served.inputs},
-        "outputs": {spec.name: _tensor_info(spec) for spec in served.outputs},
+        "inputs": {spec.name: tensor_info(spec) for spec in served.inputs},
+        "outputs": {spec.name: tensor_info(spec) for spec in served.outputs},
         "method_name": "tensorflow/serving/predict",
     }
     return json_response(
@@ -194,17 +194,24 @@ def _encode_predict(served, parsed, outputs):
 def _decode_classify(body, served):
     payload = parse_json_object(body, "Classify request")
     _check_signature(payload)
+    return classify_feeds(payload, served)
+
+
+def classify_feeds(payload, served, method="classify", task="classification"):
+    """{"examples": [...], "context": {...}} -> feeds of the model's one input (REST and gRPC)."""
     output = served.outputs[0]
-    if served.task != "classification" or len(served.outputs) != 1 or len(output.shape) != 2:
+    shape_ok = len(output.shape) == 2 if task == "classification" else len(output.shape) == 1 or (len(output.shape) == 2 and output.shape[1] == 1)
+    if served.task != task or len(served.outputs) != 1 or not shape_ok:
+        wanted = "one [batch, classes] output" if task == "classification" else "one [batch] or [batch, 1] output"
         raise BadRequest(
-            f"Model '{served.model}' does not support classify: it needs task 'classification' and one [batch, classes] output "
-            f"(task: {served.task!r}, outputs: {[list(s.shape) for s in served.outputs]}). Use :predict."
+            f"Model '{served.model}' does not support {method}: it needs task '{task}' and {wanted} "
+            f"(task: {served.task!r}, outputs: {[list(s.shape) for s in served.outputs]}). Use predict."
         )
     if len(served.inputs) != 1:
-        raise BadRequest("classify supports single-input models only; use :predict.")
+        raise BadRequest(f"{method} supports single-input models only; use predict.")
     spec = served.inputs[0]
     if any(d < 0 for d in spec.shape[1:]):
-        raise BadRequest(f"classify needs fixed example dimensions; input '{spec.name}' has shape {list(spec.shape)}. Use :predict.")
+        raise BadRequest(f"{method} needs fixed example dimensions; input '{spec.name}' has shape {list(spec.shape)}. Use predict.")
     examples, context = payload.get("examples"), payload.get("context", {})
     if not isinstance(examples, list) or not examples or not all(isinstance(e, dict) for e in examples):
         raise BadRequest("'examples' must be a non-empty list of objects, feature name -> value.")
