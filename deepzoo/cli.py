@@ -387,6 +387,12 @@ def _one_line(exc):
     return " ".join(text.split()) if text else type(exc).__name__
 
 
+# Top-level modules of the `train` extra (pyproject.toml): missing in a serving-only install.
+TRAINING_PACKAGES = frozenset(
+    {"tensorflow", "keras", "tensorflow_datasets", "keras_tuner", "tf2onnx", "onnx", "sklearn", "scipy", "faster_coco_eval", "cv2", "matplotlib", "skimage", "sacrebleu", "yaml", "tensorboard"}
+)
+
+
 def main(argv=None):
     parser = build_parser()
     args, extras = parser.parse_known_args(argv)  # one-line errors, exit status 2 (SystemExit)
@@ -401,6 +407,15 @@ def main(argv=None):
         if args.debug:
             raise
         print(f"deepzoo {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModuleNotFoundError as exc:
+        if args.debug or exc.name not in TRAINING_PACKAGES:
+            raise
+        print(
+            f"deepzoo {args.command}: error: {exc.name} is not installed; this command needs the training install "
+            "(pip install \"deepzoo[train]\"). A serving-only install runs `deepzoo serve`.",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"deepzoo {args.command}: interrupted", file=sys.stderr)

@@ -19,8 +19,8 @@ import urllib.request
 
 
 class ServerProcess:
-    def __init__(self, repository, *flags, host="127.0.0.1", start_timeout=120.0, env=None):
-        self.command = [sys.executable, "-m", "deepzoo.cli_serve", str(repository), "--host", host, "--port", "0", *map(str, flags)]
+    def __init__(self, repository, *flags, host="127.0.0.1", start_timeout=120.0, env=None, python=None):
+        self.command = [python or sys.executable, "-m", "deepzoo.cli_serve", str(repository), "--host", host, "--port", "0", *map(str, flags)]
         self.host = host
         self.start_timeout = start_timeout
         self.env = {**os.environ, **(env or {})}
