@@ -92,7 +92,7 @@ def test_train_export_serve_per_task(task_name, model, tmp_path):
     expected = load_artifact(version_dir, served_format)(one if len(one) > 1 or isinstance(inputs, dict) else next(iter(one.values())))
     dtypes = {o["name"]: o["dtype"] for o in metadata["outputs"]}
 
-    with ServerThread(tmp_path / "repository") as server:
+    with ServerThread(tmp_path / "repository", grpc=True) as server:
         body = {"inputs": [
             {"name": n, "datatype": V2_DATATYPES[str(v.dtype) if v.dtype != object else "string"], "shape": list(v.shape), "data": _json_values(v)}
             for n, v in one.items()
@@ -103,6 +103,20 @@ def test_train_export_serve_per_task(task_name, model, tmp_path):
         assert set(outputs) == set(expected)
         for name, value in expected.items():
             _same(name, value, outputs[name], dtypes[name])
+
+        # The same request over gRPC (tritonclient.grpc, raw contents): same outputs.
+        import tritonclient.grpc as triton_grpc
+
+        client = triton_grpc.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+        tensors = []
+        for n, v in one.items():
+            tensor = triton_grpc.InferInput(n, list(v.shape), V2_DATATYPES[str(v.dtype) if v.dtype != object else "string"])
+            tensor.set_data_from_numpy(v if v.dtype != object else np.asarray([x if isinstance(x, bytes) else str(x).encode() for x in v.reshape(-1)], dtype=object).reshape(v.shape))
+            tensors.append(tensor)
+        result = client.infer(model, tensors)
+        for name, value in expected.items():
+            _same(name, value, result.as_numpy(name), dtypes[name])
+        client.close()
 
         instance = {n: _json_values(v[:1])[0] if v.dtype == object or v.dtype.kind in "SU" else v[0].tolist() for n, v in one.items()}
         reply = requests.post(f"{server.url}/v1/models/{model}:predict", json={"instances": [instance]}, timeout=60)
