@@ -97,6 +97,7 @@ SOURCE_MODULES = (
     "pipelines.sources_cells",
     "pipelines.sources_generative",
     "pipelines.sources_language",
+    "pipelines.sources_interpretability",
 )
 _loaded = False
 

@@ -143,7 +143,7 @@ def prepare_data(config):
     data_name = config.data or spec.default_dataset or task.default_dataset
     config.data = data_name
     dataset = load_dataset(data_name, seed=config.seed, **config.data_options)
-    if dataset.task != spec.task and not getattr(task, "accepts_any_data", False):
+    if dataset.task not in (spec.task, *task.data_tasks) and not task.accepts_any_data:
         raise ValueError(
             f"Model '{config.model}' is a {spec.task} model but dataset '{data_name}' is {dataset.task} data."
         )

@@ -9,13 +9,17 @@ explicit import (never by scanning the disk).
 
 from common.names import add_unique, lookup
 from tasks.base import CheckOutcome, Task, TensorSpec  # noqa: F401
+from tasks.autoencoder import Autoencoding
 from tasks.classification import Classification, Regression, Unsupervised
 from tasks.detection import Detection
 from tasks.generative import Generative
+from tasks.interpretability import Explanation, Localization, Reconstruction
+from tasks.language import LanguageModel, WordEmbedding
 from tasks.metric_learning import MetricLearning
 from tasks.segmentation import Segmentation
 from tasks.sequence import SequenceTagging, TextClassification
 from tasks.text import Seq2Seq
+from tasks.two_stage import TwoStageDetection
 from tasks.video import Video
 
 TASKS: dict[str, Task] = {}
@@ -35,12 +39,19 @@ for _task in (
     Regression(),
     Unsupervised(),
     Detection(),
+    TwoStageDetection(),
     Segmentation(),
     Seq2Seq(),
     Generative(),
+    Autoencoding(),
     MetricLearning(),
     TextClassification(),
     SequenceTagging(),
     Video(),
+    Explanation(),
+    Localization(),
+    Reconstruction(),
+    LanguageModel(),
+    WordEmbedding(),
 ):
     register_task(_task)

@@ -98,6 +98,9 @@ class Task:
     train_check = "loss_falls"
     export_outputs = ""
     stratify = False
+    # Which datasets a model of this task trains on: its own task's, these task kinds' too, or any.
+    data_tasks = ()
+    accepts_any_data = False
     # Relative headroom a quantised export may lose on `objective` (see `export/verify.py`).
     quantized_tolerance = None
     # Whether exported outputs are compared together (`compare_all`), e.g. detections as sets.

@@ -27,6 +27,14 @@ overlap (the "class offset" trick of torchvision's batched_nms, extended to the 
 detections are then ranked with a cumulative sum and scattered into fixed [N, D] slots. Every op is
 a builtin in both converters (TopK, Gather, CumSum, OneHot, ScatterND).
 
+Detectors whose heads are not anchor deltas with sigmoid scores (YOLO v1/v2, SSD, OverFeat,
+DetectNet, the sliding-window detector) expose `detection_decoder()` (a layer: raw outputs →
+{"boxes" [N, A, 4] xyxy pixels, "scores" [N, A, K]}) and `nms_config`; the endpoint then appends
+`ScoredBoxesNMS`, the same candidate selection and `suppress_and_pad` NMS. Their shared maths is
+here too: grid cells (`cell_offsets`, `assign_to_cells`), SSD's default boxes and MultiBox loss with
+hard-negative mining (`ssd_default_boxes`, `softmax_detection_loss`, `hard_negative_mask`),
+YOLOv2's dimension clusters (`kmeans_anchors`, d = 1 − IoU) and box rescaling (`rescale_boxes`).
+
 Evaluation is COCO's: mAP@0.5 and mAP@[.5:.95] from faster-coco-eval (a drop-in, C++ COCOeval),
 category ids shifted by one (COCO's own convention; keras-cv #2095 shows what class 0 does to
 hand-written evaluators). Images without objects count: their detections are false positives.
@@ -250,6 +258,57 @@ def dense_detection_loss(
 # --- decoding + NMS inside the graph -------------------------------------------------------------
 
 
+def suppress_and_pad(boxes, scores, classes, num_classes, image_size, iou_threshold, score_threshold, max_detections):
+    """Per-image, per-class NMS of candidates and their padding into fixed slots (TensorFlow ops).
+
+    Args:
+        boxes: float32 [N, C, 4] xyxy pixels of each image's C candidates.
+        scores: float32 [N, C], best first within each image. classes: int32 [N, C].
+    Returns the endpoint's dict {"boxes" [N, D, 4], "scores" [N, D], "classes" [N, D] (-1 pad),
+    "num_detections" [N]}, D = max_detections.
+
+    One NonMaxSuppressionV4 over the batch: every candidate is shifted by an offset unique to its
+    (image, class) pair so that boxes of different pairs never overlap; each image's survivors are
+    then ranked with a cumulative sum and scattered into its slots (module docstring).
+    """
+    import tensorflow as tf
+
+    batch, candidates = tf.shape(scores)[0], int(scores.shape[1])
+    height, width = float(image_size[0]), float(image_size[1])
+    boxes = tf.minimum(tf.maximum(boxes, 0.0), tf.constant([width, height, width, height]))
+    # Boxes are clipped to the image, so a pitch of max side + 1 separates the islands.
+    pitch = max(height, width) + 1.0
+    group = tf.cast(tf.range(batch)[:, None] * num_classes + classes, tf.float32) * pitch
+    total = batch * candidates
+    selected, num_valid = tf.raw_ops.NonMaxSuppressionV4(
+        boxes=tf.reshape(boxes + group[..., None], [-1, 4]),
+        scores=tf.reshape(scores, [-1]),
+        max_output_size=total,
+        iou_threshold=iou_threshold,
+        score_threshold=score_threshold,
+        pad_to_max_output_size=True,
+    )
+    valid = tf.range(total) < num_valid
+    image = tf.where(valid, selected // candidates, batch)  # padding goes to a dummy image
+    one_hot = tf.one_hot(image, batch + 1, dtype=tf.float32)
+    rank = tf.cast(tf.reduce_sum(tf.cumsum(one_hot, axis=0) * one_hot, axis=1), tf.int32) - 1
+    keep = valid & (rank < max_detections)
+    slots = tf.stack([tf.where(keep, image, batch), tf.where(keep, rank, 0)], axis=-1)
+    shape = tf.stack([batch + 1, max_detections])
+    # The dummy row `batch` collects padding (ScatterNd adds duplicates) and is cut off.
+    out_boxes = tf.scatter_nd(slots, tf.gather(tf.reshape(boxes, [-1, 4]), selected), tf.concat([shape, [4]], 0))[:batch]
+    out_scores = tf.scatter_nd(slots, tf.gather(tf.reshape(scores, [-1]), selected), shape)[:batch]
+    out_classes = tf.scatter_nd(slots, tf.gather(tf.reshape(classes, [-1]), selected) + 1, shape)[:batch] - 1
+    per_image = tf.reduce_sum(one_hot[:, :batch] * tf.cast(valid, tf.float32)[:, None], axis=0)
+    num_detections = tf.minimum(tf.cast(per_image, tf.int32), max_detections)
+    return {
+        "boxes": out_boxes,
+        "scores": out_scores,
+        "classes": tf.cast(out_classes, tf.int32),
+        "num_detections": num_detections,
+    }
+
+
 @functools.cache
 def decoder_class():
     """The `DetectionDecoder` Keras layer class, defined on first use so that `import tasks` stays
@@ -306,41 +365,9 @@ def decoder_class():
             flat_deltas = tf.reshape(deltas, [-1, 4])
             picked = tf.gather(flat_deltas, anchor_index + tf.range(batch)[:, None] * num_anchors)
             boxes = decode_boxes(tf.gather(anchors, anchor_index), picked, self.variance)
-            height, width = float(self.image_size[0]), float(self.image_size[1])
-            boxes = tf.minimum(tf.maximum(boxes, 0.0), tf.constant([width, height, width, height]))
-
-            # Offsets make every (image, class) pair its own island: one NMS call does per-image,
-            # per-class suppression. Boxes are clipped to the image, so a pitch of max side + 1 works.
-            pitch = max(height, width) + 1.0
-            group = tf.cast(tf.range(batch)[:, None] * num_classes + classes, tf.float32) * pitch
-            total = batch * candidates
-            selected, num_valid = tf.raw_ops.NonMaxSuppressionV4(
-                boxes=tf.reshape(boxes + group[..., None], [-1, 4]),
-                scores=tf.reshape(top_scores, [-1]),
-                max_output_size=total,
-                iou_threshold=self.iou_threshold,
-                score_threshold=self.score_threshold,
-                pad_to_max_output_size=True,
+            return suppress_and_pad(
+                boxes, top_scores, classes, num_classes, self.image_size, self.iou_threshold, self.score_threshold, self.max_detections
             )
-            valid = tf.range(total) < num_valid
-            image = tf.where(valid, selected // candidates, batch)  # padding goes to a dummy image
-            one_hot = tf.one_hot(image, batch + 1, dtype=tf.float32)
-            rank = tf.cast(tf.reduce_sum(tf.cumsum(one_hot, axis=0) * one_hot, axis=1), tf.int32) - 1
-            keep = valid & (rank < self.max_detections)
-            slots = tf.stack([tf.where(keep, image, batch), tf.where(keep, rank, 0)], axis=-1)
-            shape = tf.stack([batch + 1, self.max_detections])
-            # The dummy row `batch` collects padding (ScatterNd adds duplicates) and is cut off.
-            out_boxes = tf.scatter_nd(slots, tf.gather(tf.reshape(boxes, [-1, 4]), selected), tf.concat([shape, [4]], 0))[:batch]
-            out_scores = tf.scatter_nd(slots, tf.gather(tf.reshape(top_scores, [-1]), selected), shape)[:batch]
-            out_classes = tf.scatter_nd(slots, tf.gather(tf.reshape(classes, [-1]), selected) + 1, shape)[:batch] - 1
-            per_image = tf.reduce_sum(one_hot[:, :batch] * tf.cast(valid, tf.float32)[:, None], axis=0)
-            num_detections = tf.minimum(tf.cast(per_image, tf.int32), self.max_detections)
-            return {
-                "boxes": out_boxes,
-                "scores": out_scores,
-                "classes": tf.cast(out_classes, tf.int32),
-                "num_detections": num_detections,
-            }
 
         def compute_output_spec(self, outputs):
             batch = outputs["class_logits"].shape[0]
@@ -371,6 +398,334 @@ def decoder_class():
 def decoder(**config):
     """A `DetectionDecoder` layer (see `decoder_class`)."""
     return decoder_class()(**config)
+
+
+@functools.cache
+def nms_class():
+    """The `ScoredBoxesNMS` Keras layer class (defined on first use, as `decoder_class`)."""
+    import keras
+    import tensorflow as tf
+
+    @keras.saving.register_keras_serializable(package="deepzoo")
+    class ScoredBoxesNMS(keras.layers.Layer):
+        """{"boxes" [N, A, 4] xyxy pixels, "scores" [N, A, K] class scores in [0, 1]} → padded
+        per-image detections: the `pre_nms_topk` best (box, class) scores per image, clipped,
+        per-class NMS, the `max_detections` best (`suppress_and_pad`).
+
+        The NMS half of every detector whose own layer decodes its head (YOLO, SSD, OverFeat,
+        DetectNet, the sliding-window detector): a model exposes `detection_decoder()` (its raw
+        outputs → boxes and scores) and `nms_config` (this layer's arguments).
+        """
+
+        def __init__(
+            self,
+            num_classes,
+            image_size,
+            score_threshold=DECODER_DEFAULTS["score_threshold"],
+            iou_threshold=DECODER_DEFAULTS["iou_threshold"],
+            max_detections=DECODER_DEFAULTS["max_detections"],
+            pre_nms_topk=DECODER_DEFAULTS["pre_nms_topk"],
+            **kwargs,
+        ):
+            super().__init__(**kwargs)
+            self.num_classes = int(num_classes)
+            self.image_size = [int(v) for v in image_size]
+            self.score_threshold = float(score_threshold)
+            self.iou_threshold = float(iou_threshold)
+            self.max_detections = int(max_detections)
+            self.pre_nms_topk = int(pre_nms_topk)
+
+        def call(self, inputs):
+            boxes = tf.cast(inputs["boxes"], tf.float32)
+            scores = tf.cast(inputs["scores"], tf.float32)
+            num_boxes, num_classes = int(boxes.shape[1]), self.num_classes
+            batch = tf.shape(scores)[0]
+            candidates = min(self.pre_nms_topk, num_boxes * num_classes)
+            top_scores, top_index = tf.math.top_k(tf.reshape(scores, [batch, num_boxes * num_classes]), k=candidates)
+            box_index = top_index // num_classes
+            classes = top_index % num_classes
+            picked = tf.gather(tf.reshape(boxes, [-1, 4]), box_index + tf.range(batch)[:, None] * num_boxes)
+            return suppress_and_pad(
+                picked, top_scores, classes, num_classes, self.image_size, self.iou_threshold, self.score_threshold, self.max_detections
+            )
+
+        def compute_output_spec(self, inputs):
+            batch = inputs["scores"].shape[0]
+            d = self.max_detections
+            return {
+                "boxes": keras.KerasTensor((batch, d, 4), "float32"),
+                "scores": keras.KerasTensor((batch, d), "float32"),
+                "classes": keras.KerasTensor((batch, d), "int32"),
+                "num_detections": keras.KerasTensor((batch,), "int32"),
+            }
+
+        def get_config(self):
+            return {
+                **super().get_config(),
+                "num_classes": self.num_classes,
+                "image_size": self.image_size,
+                "score_threshold": self.score_threshold,
+                "iou_threshold": self.iou_threshold,
+                "max_detections": self.max_detections,
+                "pre_nms_topk": self.pre_nms_topk,
+            }
+
+    return ScoredBoxesNMS
+
+
+def scored_boxes_nms(**config):
+    """A `ScoredBoxesNMS` layer (see `nms_class`)."""
+    return nms_class()(**config)
+
+
+# --- grids, default boxes, dimension clusters, hard negatives (YOLO, SSD, OverFeat, DetectNet) ----
+
+
+def cell_offsets(grid_height, grid_width, per_cell=1):
+    """float32 [H·W·per_cell, 2] (column, row) of every cell, row-major, each repeated per_cell
+    times: the c_x, c_y of YOLO's decoding b_x = σ(t_x) + c_x."""
+    rows, columns = np.meshgrid(np.arange(grid_height), np.arange(grid_width), indexing="ij")
+    offsets = np.stack([columns.reshape(-1), rows.reshape(-1)], axis=-1).astype("float32")
+    return np.repeat(offsets, per_cell, axis=0)
+
+
+def rescale_boxes(boxes, from_size, to_size):
+    """xyxy boxes from an image of (height, width) `from_size` to one of `to_size`: x scaled by
+    the width ratio, y by the height ratio (YOLO's 416×416 grid → 1000×667 image example)."""
+    boxes = np.asarray(boxes, np.float64)
+    scale_x, scale_y = to_size[1] / from_size[1], to_size[0] / from_size[0]
+    return boxes * np.array([scale_x, scale_y, scale_x, scale_y])
+
+
+def centred_iou(sizes, centroids):
+    """IoU of (w, h) sizes [n, 2] with centroids [k, 2] when the boxes share a centre → [n, k]."""
+    sizes, centroids = np.asarray(sizes, np.float64), np.asarray(centroids, np.float64)
+    intersection = np.minimum(sizes[:, None, 0], centroids[None, :, 0]) * np.minimum(sizes[:, None, 1], centroids[None, :, 1])
+    union = np.prod(sizes, -1)[:, None] + np.prod(centroids, -1)[None, :] - intersection
+    return intersection / np.maximum(union, 1e-12)
+
+
+def kmeans_anchors(sizes, k, seed=0, iterations=300):
+    """YOLOv2's dimension clusters (Redmon & Farhadi 2017, §2 "Dimension Clusters"): k-means on
+    box (w, h) with the distance d(box, centroid) = 1 − IoU(box, centroid), boxes sharing a
+    centre, so that large boxes do not dominate as they do under the Euclidean distance.
+
+    Each iteration assigns every box to the centroid of least 1 − IoU and moves each centroid to
+    its cluster's mean (w, h); starts from k distinct boxes drawn with `seed`, stops when the
+    assignment no longer changes. Returns (centroids [k, 2] sorted by area, mean IoU of each box
+    with its centroid).
+    """
+    sizes = np.asarray(sizes, np.float64).reshape(-1, 2)
+    sizes = sizes[np.all(sizes > 0, axis=1)]
+    if len(sizes) < k:
+        raise ValueError(f"k-means anchors need at least k boxes of positive size. Received: {len(sizes)} boxes, k={k}")
+    rng = np.random.default_rng(seed)
+    unique = np.unique(sizes, axis=0)
+    centroids = unique[rng.choice(len(unique), size=k, replace=False)] if len(unique) >= k else sizes[:k].copy()
+    assignment = None
+    for _ in range(iterations):
+        new_assignment = np.argmin(1.0 - centred_iou(sizes, centroids), axis=1)
+        if assignment is not None and np.array_equal(new_assignment, assignment):
+            break
+        assignment = new_assignment
+        for cluster in range(k):
+            members = sizes[assignment == cluster]
+            if len(members):
+                centroids[cluster] = members.mean(axis=0)
+    centroids = centroids[np.argsort(np.prod(centroids, axis=1))]
+    mean_iou = float(np.mean(np.max(centred_iou(sizes, centroids), axis=1)))
+    return centroids, mean_iou
+
+
+def ssd_default_boxes(feature_shapes, image_size, scales, aspect_ratios):
+    """SSD's default boxes (Liu et al. 2016, §2.2 "Choosing scales and aspect ratios") as float32
+    [A, 4] xyxy pixels.
+
+    Level k (feature map f_k × f_k) has scale s_k = scales[k] (a fraction of the image); its boxes
+    are centred on ((j + 0.5)/f_k, (i + 0.5)/f_k) and have w = s_k √a, h = s_k / √a for every
+    ratio a of `aspect_ratios[k]` (1 always first), plus one extra square box of scale
+    s'_k = √(s_k s_{k+1}); `scales` has one entry more than there are levels. Order: level by
+    level, row-major positions, then the boxes of a location (the heads' reshape order).
+    """
+    if len(scales) != len(feature_shapes) + 1 or len(aspect_ratios) != len(feature_shapes):
+        raise ValueError(
+            f"ssd_default_boxes needs one ratio list per level and one scale more than levels. Received: "
+            f"{len(feature_shapes)} levels, {len(scales)} scales, {len(aspect_ratios)} ratio lists"
+        )
+    height, width = float(image_size[0]), float(image_size[1])
+    levels = []
+    for k, ((rows, columns), ratios) in enumerate(zip(feature_shapes, aspect_ratios)):
+        shapes = [(scales[k] * math.sqrt(a), scales[k] / math.sqrt(a)) for a in ratios]
+        shapes.insert(1, (math.sqrt(scales[k] * scales[k + 1]),) * 2)
+        shapes = np.asarray(shapes, np.float64) * np.array([width, height])  # (w, h) pixels
+        cy, cx = np.meshgrid((np.arange(rows) + 0.5) / rows * height, (np.arange(columns) + 0.5) / columns * width, indexing="ij")
+        centres = np.stack([cx.reshape(-1), cy.reshape(-1)], axis=-1)[:, None, :]
+        half = shapes[None] / 2.0
+        levels.append(np.concatenate([centres - half, centres + half], axis=-1).reshape(-1, 4))
+    return np.concatenate(levels, axis=0).astype("float32")
+
+
+def boxes_per_location(aspect_ratios):
+    """Default boxes per location of each SSD level: its ratios plus the extra square one."""
+    return [len(ratios) + 1 for ratios in aspect_ratios]
+
+
+def paired_iou(boxes1, boxes2):
+    """Element-wise IoU of two xyxy box tensors of the same shape [..., 4] (keras.ops)."""
+    from keras import ops
+
+    top_left = ops.maximum(boxes1[..., :2], boxes2[..., :2])
+    bottom_right = ops.minimum(boxes1[..., 2:], boxes2[..., 2:])
+    intersection = ops.prod(ops.maximum(bottom_right - top_left, 0.0), axis=-1)
+    area1 = ops.prod(ops.maximum(boxes1[..., 2:] - boxes1[..., :2], 0.0), axis=-1)
+    area2 = ops.prod(ops.maximum(boxes2[..., 2:] - boxes2[..., :2], 0.0), axis=-1)
+    return intersection / ops.maximum(area1 + area2 - intersection, 1e-9)
+
+
+def assign_to_cells(gt_boxes, gt_classes, grid_shape, image_size, slot_of=None, slots_per_cell=1):
+    """YOLO's responsibility rule in the graph: each ground-truth box belongs to the grid cell that
+    contains its centre (and, with `slot_of`, to one of that cell's slots, e.g. YOLOv2's anchor of
+    highest IoU). Where several boxes fall on one slot the first wins.
+
+    Args:
+        gt_boxes: [B, M, 4] xyxy pixels; gt_classes: [B, M], -1 pad. grid_shape: (rows, columns).
+        slot_of: optional fn(gt_boxes) -> int [B, M] slot within the cell (< slots_per_cell).
+    Returns (has_object bool [B, S], gt_index int32 [B, S] into M, cell_column, cell_row [B, M]),
+    S = rows · columns · slots_per_cell, in row-major cell order then slot.
+    """
+    from keras import ops
+
+    rows, columns = int(grid_shape[0]), int(grid_shape[1])
+    height, width = float(image_size[0]), float(image_size[1])
+    gt_boxes = ops.cast(gt_boxes, "float32")
+    valid = ops.cast(gt_classes, "int32") >= 0
+    centre_x = (gt_boxes[..., 0] + gt_boxes[..., 2]) / 2.0 / width * columns
+    centre_y = (gt_boxes[..., 1] + gt_boxes[..., 3]) / 2.0 / height * rows
+    column = ops.clip(ops.cast(ops.floor(centre_x), "int32"), 0, columns - 1)
+    row = ops.clip(ops.cast(ops.floor(centre_y), "int32"), 0, rows - 1)
+    slot = (row * columns + column) * slots_per_cell
+    if slot_of is not None:
+        slot = slot + ops.cast(slot_of(gt_boxes), "int32")
+    total = rows * columns * slots_per_cell
+    assignment = ops.one_hot(slot, total) * ops.cast(valid, "float32")[..., None]  # [B, M, S]
+    assignment = ops.transpose(assignment, (0, 2, 1))  # [B, S, M]
+    has_object = ops.max(assignment, axis=-1) > 0.5
+    gt_index = ops.cast(ops.argmax(assignment, axis=-1), "int32")  # first box of the slot
+    return has_object, gt_index, column, row
+
+
+def gather_boxes(gt_boxes, gt_index):
+    """[B, M, 4] boxes picked by int [B, S] indices → [B, S, 4]."""
+    from keras import ops
+
+    return ops.take_along_axis(ops.cast(gt_boxes, "float32"), gt_index[..., None], axis=1)
+
+
+def hard_negative_mask(background_loss, positive, candidate, ratio=3.0):
+    """SSD's hard-negative mining (§2.2 "Hard negative mining"): per image, the negatives with the
+    highest confidence loss, at most `ratio` × that image's positives.
+
+    Args:
+        background_loss: [B, A] confidence loss of each default box as background.
+        positive: [B, A] bool. candidate: [B, A] bool, the boxes that may be negatives.
+    Returns bool [B, A].
+    """
+    from keras import ops
+
+    scored = ops.where(candidate, background_loss, -1e9)
+    order = ops.argsort(-scored, axis=1)
+    rank = ops.argsort(order, axis=1)  # rank 0 = hardest negative
+    num_positive = ops.sum(ops.cast(positive, "int32"), axis=1, keepdims=True)
+    num_candidate = ops.sum(ops.cast(candidate, "int32"), axis=1, keepdims=True)
+    limit = ops.minimum(ops.cast(ratio * ops.cast(num_positive, "float32"), "int32"), num_candidate)
+    return ops.logical_and(rank < limit, candidate)
+
+
+def softmax_detection_loss(
+    default_boxes,
+    y_true,
+    y_pred,
+    num_classes,
+    negative_ratio=3.0,
+    positive_iou=0.5,
+    box_loss_weight=1.0,
+    variance=(0.1, 0.1, 0.2, 0.2),
+    hard_negatives=True,
+):
+    """SSD's MultiBox loss (Liu et al. 2016, eq. 1): L = (L_conf + α L_loc) / N.
+
+    Matching: each ground-truth box takes the default box of highest IoU, then every default box
+    with IoU ≥ `positive_iou` with some box is a positive too; the rest are negatives (no ignore
+    band). L_conf: softmax cross-entropy over K + 1 classes (index 0 = background) on the
+    positives and the hard negatives (`hard_negative_mask`, `negative_ratio` : 1; all negatives
+    when `hard_negatives` is False); L_loc: smooth L1 (β = 1) on the variance-scaled centre-size
+    deltas of the positives; N = the number of positives (at least 1).
+
+    y_pred: {"box_deltas" [B, A, 4], "class_logits" [B, A, K + 1]}. Returns (total, conf, loc).
+    """
+    from keras import ops
+
+    anchors = ops.convert_to_tensor(default_boxes, "float32")
+    gt_boxes = ops.cast(y_true["boxes"], "float32")
+    matched, labels = match_anchors(anchors, gt_boxes, y_true["classes"], positive_iou, positive_iou, True)
+    positive = labels >= 0
+    num_positive = ops.maximum(ops.sum(ops.cast(positive, "float32")), 1.0)
+    logits = ops.cast(y_pred["class_logits"], "float32")
+    log_probabilities = ops.log_softmax(logits, axis=-1)
+    target = ops.where(positive, labels + 1, 0)  # background = 0
+    cross_entropy = -ops.sum(ops.one_hot(target, num_classes + 1) * log_probabilities, axis=-1)
+    negatives = ops.logical_not(positive)
+    if hard_negatives:
+        negatives = hard_negative_mask(-log_probabilities[..., 0], positive, negatives, negative_ratio)
+    conf_loss = ops.sum(cross_entropy * ops.cast(ops.logical_or(positive, negatives), "float32")) / num_positive
+    if "box_deltas" not in y_pred:  # a detector whose boxes are its windows (sliding window)
+        return conf_loss, conf_loss, ops.zeros_like(conf_loss)
+    matched_boxes = ops.take_along_axis(gt_boxes, matched[..., None], axis=1)
+    box_targets = ops.where(positive[..., None], encode_boxes(anchors, matched_boxes, None if variance is None else list(variance)), 0.0)
+    box_error = smooth_l1(ops.cast(y_pred["box_deltas"], "float32") - box_targets, 1.0)
+    loc_loss = ops.sum(box_error * ops.cast(positive, "float32")[..., None]) / num_positive
+    return conf_loss + box_loss_weight * loc_loss, conf_loss, loc_loss
+
+
+@functools.cache
+def softmax_box_decoder_class():
+    """The `SoftmaxBoxDecoder` layer class: fixed boxes + deltas + softmax with background."""
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package="deepzoo")
+    class SoftmaxBoxDecoder(keras.layers.Layer):
+        """{"box_deltas" [N, A, 4], "class_logits" [N, A, K + 1]} → {"boxes" [N, A, 4] xyxy pixels,
+        "scores" [N, A, K]}: deltas decoded against fixed boxes (SSD's default boxes, OverFeat's
+        and the sliding-window detector's windows), softmax over K + 1 with the background
+        (index 0) dropped from the scores. `boxes` [A, 4] is a constant; `variance` may be None."""
+
+        def __init__(self, boxes, variance=None, **kwargs):
+            super().__init__(**kwargs)
+            object.__setattr__(self, "fixed_boxes", [[float(v) for v in row] for row in np.asarray(boxes).reshape(-1, 4)])
+            self.variance = None if variance is None else [float(v) for v in variance]
+            self._boxes = np.asarray(self.fixed_boxes, np.float32)
+
+        def call(self, outputs):
+            probabilities = ops.softmax(ops.cast(outputs["class_logits"], "float32"), axis=-1)
+            fixed = ops.convert_to_tensor(self._boxes)
+            if "box_deltas" in outputs:
+                boxes = decode_boxes(fixed, ops.cast(outputs["box_deltas"], "float32"), self.variance)
+            else:  # the windows themselves are the boxes
+                boxes = ops.zeros_like(probabilities[..., :1]) + fixed[None]
+            return {"boxes": boxes, "scores": probabilities[..., 1:]}
+
+        def compute_output_spec(self, outputs):
+            shape = outputs["class_logits"].shape
+            return {
+                "boxes": keras.KerasTensor((shape[0], shape[1], 4), "float32"),
+                "scores": keras.KerasTensor((shape[0], shape[1], shape[2] - 1), "float32"),
+            }
+
+        def get_config(self):
+            return {**super().get_config(), "boxes": self.fixed_boxes, "variance": self.variance}
+
+    return SoftmaxBoxDecoder
 
 
 # --- numpy helpers for scoring, plots and comparisons ---------------------------------------------
@@ -406,10 +761,12 @@ def numpy_iou(boxes1, boxes2):
     return np.where(union > 0, intersection / np.maximum(union, 1e-12), 0.0)
 
 
-def coco_evaluation(y_true, outputs, class_names=None):
+def coco_evaluation(y_true, outputs, class_names=None, return_curves=False):
     """COCO box AP of endpoint `outputs` against targets `y_true` (faster-coco-eval's COCOeval).
 
-    Returns a dict: map (AP@[.5:.95]), map50, map75, per-class AP@0.5 and counts. Images without
+    Returns a dict: map (AP@[.5:.95]), map50, map75, per-class AP@0.5 and counts; with
+    `return_curves`, {class name: (recall [101], precision [101] at IoU 0.5, -1 where undefined)}
+    instead (the PR curves of `precision_recall_plot`). Images without
     objects are part of the evaluation (detections there are false positives); with no object in
     the whole set AP is undefined and reported as 0.
     """
@@ -440,6 +797,11 @@ def coco_evaluation(y_true, outputs, class_names=None):
     ground_truth = COCO({"images": images, "annotations": annotations, "categories": [{"id": i + 1, "name": nm} for i, nm in enumerate(names)]})
     evaluator = COCOeval_faster(ground_truth, ground_truth.loadRes(results), iouType="bbox", print_function=lambda *a, **k: None)
     evaluator.run()
+    if return_curves:
+        # precision [T, R, K, A, M] at IoU 0.5, COCO's 101 recall points, area "all", 100 detections.
+        curves = evaluator.eval["precision"][0, :, :, 0, -1]
+        recall = np.asarray(evaluator.params.recThrs, np.float64)
+        return {name: (recall, curves[:, k]) for k, name in enumerate(names) if k < curves.shape[1]}
     stats = [max(0.0, float(v)) for v in evaluator.stats[:3]]  # -1 = undefined (no objects) → 0
     # precision [T, R, K, A, M]: IoU 0.5, every recall, class k, area "all", 100 detections.
     precision = evaluator.eval["precision"][0, :, :, 0, -1]
@@ -450,6 +812,30 @@ def coco_evaluation(y_true, outputs, class_names=None):
         if column.size:
             per_class[name] = float(np.mean(column))
     return {**report, "map": stats[0], "map50": stats[1], "map75": stats[2], "ap50_per_class": per_class}
+
+
+def precision_recall_plot(path, y_true, outputs, class_names=None):
+    """pr_curves.png: COCO's interpolated precision against recall at IoU 0.5, one curve per class
+    (faster-coco-eval's accumulated precision), AP@0.5 in the legend. Returns the path or None."""
+    from tasks import plots as plot_lib
+
+    if not np.any(np.asarray(y_true["classes"]) >= 0):
+        return None
+    curves = coco_evaluation(y_true, outputs, class_names, return_curves=True)
+    plt = plot_lib._pyplot()
+    figure, axis = plt.subplots(figsize=(5, 4))
+    for name, (recall, precision) in curves.items():
+        defined = precision > -1
+        if defined.any():
+            axis.plot(recall[defined], precision[defined], label=f"{name} (AP@0.5 {float(np.mean(precision[defined])):.3f})")
+    axis.set_xlabel("recall")
+    axis.set_ylabel("precision")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.02)
+    axis.set_title("precision–recall per class, IoU 0.5 (hold-out)", fontsize=9)
+    axis.legend(fontsize=7, loc="lower left")
+    plot_lib._save(figure, path)
+    return path
 
 
 def match_detections(reference, actual, min_iou=0.99):
@@ -701,6 +1087,7 @@ class Detection(Task):
         figure.suptitle(title, fontsize=9)
         path = Path(run_dir) / "detections.png"
         plot_lib._save(figure, path)
+        precision_recall_plot(Path(run_dir) / "pr_curves.png", y, self.predict(model, np.asarray(x, np.float32)), class_names)
         return path
 
     # --- sweep ---
@@ -712,7 +1099,9 @@ class Detection(Task):
         traced train step and a third of the sweep's time (measured: 12.0 s → 7.4 s)."""
         import keras
 
-        self.compile(model, keras.optimizers.SGD(10.0 * learning_rate, momentum=0.9), jit_compile=jit_compile)
+        # A detector whose paper starts lower (YOLO v1: 1e-3, "a high learning rate diverges") says so.
+        rate = float(getattr(model, "initial_learning_rate", 10.0 * learning_rate))
+        self.compile(model, keras.optimizers.SGD(rate, momentum=0.9), jit_compile=jit_compile)
         return model.fit(x, self.fit_targets(model, y), batch_size=length(x), epochs=epochs, shuffle=False, verbose=0).history
 
     def example_batch(self, model, n, seed):
@@ -722,15 +1111,24 @@ class Detection(Task):
     # --- export ---
 
     def export_endpoint(self, model, format=None):
-        """images [N, H, W, 3] → {"boxes", "scores", "classes", "num_detections"}, NMS inside."""
+        """images [N, H, W, 3] → {"boxes", "scores", "classes", "num_detections"}, NMS inside.
+
+        A model with `detection_decoder()` (a layer: raw outputs → {"boxes", "scores"}) and
+        `nms_config` is decoded by its own layer and suppressed by `ScoredBoxesNMS`; otherwise its
+        `decoder_config` configures the anchor-delta `DetectionDecoder` (RetinaNet)."""
         import keras
 
         cached = getattr(model, "_detection_endpoint", None)
         if cached is not None:
             return cached
-        config = dict(model.decoder_config)
         images = keras.Input(shape=tuple(model.inputs[0].shape[1:]), name="images")
-        outputs = decoder(**config, name="detections")(model(images, training=False))
+        raw = model(images, training=False)
+        if hasattr(model, "detection_decoder"):
+            # Detectors with their own head decoding (YOLO, SSD, ...): decode, then the shared NMS.
+            decoded = model.detection_decoder()(raw)
+            outputs = scored_boxes_nms(**model.nms_config, name="detections")(decoded)
+        else:
+            outputs = decoder(**dict(model.decoder_config), name="detections")(raw)
         endpoint = keras.Model(images, outputs, name=f"{model.name}_detector")
         object.__setattr__(model, "_detection_endpoint", endpoint)  # shares the model's weights
         return endpoint

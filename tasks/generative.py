@@ -21,7 +21,13 @@ Gaussians fitted to the features of real and generated images. Inception weights
 downloaded, so the features come from a small CNN trained here on scikit-learn's digits
 (resized to the images' size), once per image shape, with a fixed seed, cached under
 $DEEPZOO_CACHE or ~/.cache/deepzoo/frechet/. Values are comparable between runs of this project,
-never with published FIDs.
+never with published FIDs. For point data (e.g. `ring8`, 2-D) the points themselves are the
+features, and `evaluate` adds mode coverage (modes = the labelled components of the data).
+
+Models with more inputs than noise (a class for cGAN, codes for InfoGAN, images for BiGAN's
+encoder and anomaly score) give them by name (`keras.Input(name=...)`) and draw their latent
+inputs with `model.latent_inputs(n, seed, labels=None)`; `generator_inputs` fills the rest. The
+samples are the output "images" (image data) or "points" (vector data), `SAMPLE_KEYS`.
 """
 
 import math
@@ -67,6 +73,102 @@ def generator_loss(fake_logits, form="non_saturating"):
     raise ValueError(f"generator loss form must be one of {GENERATOR_LOSS_FORMS}. Received: form={form!r}")
 
 
+def least_squares_discriminator_loss(real_outputs, fake_outputs):
+    """LSGAN (Mao et al. 2017, eq. 2 with a = 0, b = 1 and the ½ factors): ½E[(D(x) − 1)²] + ½E[D(G(z))²]
+    on D's linear output."""
+    from keras import ops
+
+    return 0.5 * ops.mean(ops.square(real_outputs - 1.0)) + 0.5 * ops.mean(ops.square(fake_outputs))
+
+
+def least_squares_generator_loss(fake_outputs):
+    """LSGAN with c = 1: ½E[(D(G(z)) − 1)²]."""
+    from keras import ops
+
+    return 0.5 * ops.mean(ops.square(fake_outputs - 1.0))
+
+
+def wasserstein_critic_loss(real_scores, fake_scores):
+    """WGAN (Arjovsky et al. 2017): the critic maximises E[f(x)] − E[f(G(z))]; minimised: E[f(G(z))] − E[f(x)]."""
+    from keras import ops
+
+    return ops.mean(fake_scores) - ops.mean(real_scores)
+
+
+def wasserstein_generator_loss(fake_scores):
+    """WGAN generator: −E[f(G(z))]."""
+    from keras import ops
+
+    return -ops.mean(fake_scores)
+
+
+def gradient_penalty(critic, real, fake, seed=None):
+    """WGAN-GP (Gulrajani et al. 2017, eq. 3): E[(‖∇_x̂ f(x̂)‖₂ − 1)²] on x̂ = εx + (1 − ε)G(z),
+    ε ~ U[0, 1] per example; the norm is over all of one example's dimensions."""
+    import keras
+    import tensorflow as tf
+    from keras import ops
+
+    shape = [ops.shape(real)[0]] + [1] * (len(real.shape) - 1)
+    epsilon = keras.random.uniform(shape, 0.0, 1.0, seed=seed)
+    interpolates = epsilon * real + (1.0 - epsilon) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(interpolates)
+        scores = critic(interpolates, training=True)
+    gradients = tape.gradient(scores, interpolates)
+    norms = ops.sqrt(ops.sum(ops.square(ops.reshape(gradients, (ops.shape(real)[0], -1))), axis=1) + 1e-12)
+    return ops.mean(ops.square(norms - 1.0))
+
+
+def energy_discriminator_loss(real_energy, fake_energy, margin):
+    """EBGAN (Zhao et al. 2017, eq. 1): D(x) + [m − D(G(z))]⁺ with D(·) the autoencoder's
+    reconstruction MSE (per example, averaged over the batch)."""
+    from keras import ops
+
+    return ops.mean(real_energy) + ops.mean(ops.relu(margin - fake_energy))
+
+
+def energy_generator_loss(fake_energy):
+    """EBGAN generator: E[D(G(z))]."""
+    from keras import ops
+
+    return ops.mean(fake_energy)
+
+
+def pullaway_term(embeddings):
+    """EBGAN's repelling regulariser f_PT = 1/(N(N−1)) Σ_{i≠j} cos²(S_i, S_j) on the encoder's codes."""
+    from keras import ops
+
+    flat = ops.reshape(embeddings, (ops.shape(embeddings)[0], -1))
+    unit = flat / ops.sqrt(ops.sum(ops.square(flat), axis=1, keepdims=True) + 1e-12)
+    cosines = ops.square(ops.matmul(unit, ops.transpose(unit)))
+    n = ops.cast(ops.shape(flat)[0], cosines.dtype)
+    return (ops.sum(cosines) - ops.sum(ops.diagonal(cosines))) / (n * (n - 1.0))
+
+
+def information_loss(category, category_logits, codes, code_means):
+    """InfoGAN's L_I (Chen et al. 2016), the variational bound on −I(c; G(z, c)) up to a constant:
+    cross-entropy of the categorical code under Q + the Gaussian negative log-likelihood of the
+    continuous codes with a fixed unit variance, ½E‖c − μ_Q‖²."""
+    from keras import ops
+
+    categorical = ops.mean(ops.sparse_categorical_crossentropy(category, category_logits, from_logits=True))
+    if codes is None:
+        return categorical
+    return categorical + 0.5 * ops.mean(ops.sum(ops.square(codes - code_means), axis=-1))
+
+
+# The adversarial games as data: (discriminator loss, generator loss, what D outputs). The models
+# of `architectures/generative/gans.py` pick one by name; "energy" takes reconstruction energies.
+ADVERSARIAL_LOSSES = {
+    "minimax": (discriminator_loss, lambda fake: generator_loss(fake, "minimax"), "logit"),
+    "non_saturating": (discriminator_loss, lambda fake: generator_loss(fake, "non_saturating"), "logit"),
+    "least_squares": (least_squares_discriminator_loss, least_squares_generator_loss, "linear"),
+    "wasserstein": (wasserstein_critic_loss, wasserstein_generator_loss, "linear"),
+    "energy": (None, energy_generator_loss, "energy"),  # D's loss needs the margin: energy_discriminator_loss
+}
+
+
 def latent_noise(n, latent_dim, prior="uniform", seed=0):
     """Numpy latent vectors [n, latent_dim] from `prior` (uniform in [-1, 1] or standard normal)."""
     rng = np.random.default_rng(seed)
@@ -77,10 +179,63 @@ def latent_noise(n, latent_dim, prior="uniform", seed=0):
     raise ValueError(f"latent prior must be one of {LATENT_PRIORS}. Received: prior={prior!r}")
 
 
+SAMPLE_KEYS = ("images", "points")
+# The input through which a model scores given samples (BiGAN's encoder and anomaly score).
+QUERY_INPUT = "query"
+
+
+def _input_named(model, name):
+    for tensor in model.inputs:
+        if tensor.name.split(":")[0] == name:
+            return tensor
+    return None
+
+
 def model_noise(model, n, seed=0):
     """Latent vectors for a generative model: its noise input's width and its `latent_prior`."""
-    latent_dim = int(model.inputs[0].shape[-1])
+    noise = _input_named(model, "noise")
+    latent_dim = int((noise if noise is not None else model.inputs[0]).shape[-1])
     return latent_noise(n, latent_dim, getattr(model, "latent_prior", "normal"), seed)
+
+
+def generator_inputs(model, n, seed=0, labels=None, images=None):
+    """What a generative model (or its endpoint) takes to make `n` samples: the noise array for a
+    noise-only model, else a dict by input name. `labels` (class ids) condition a conditional
+    model (default: the classes in turn); `images` fill the `QUERY_INPUT` (BiGAN's scorer; default
+    zeros, which leave the generated samples unchanged)."""
+    names = [t.name.split(":")[0] for t in model.inputs]
+    if names == ["noise"] or len(names) == 1:
+        if labels is not None:
+            raise ValueError(f"Model '{model.name}' is not conditional: it takes no class. Received: labels")
+        return model_noise(model, n, seed)
+    sampler = getattr(model, "latent_inputs", None)
+    inputs = sampler(n, seed, labels=labels) if sampler is not None else {"noise": model_noise(model, n, seed)}
+    if "labels" not in names and labels is not None:
+        raise ValueError(f"Model '{model.name}' is not conditional: it takes no class. Received: labels")
+    for tensor in model.inputs:
+        name = tensor.name.split(":")[0]
+        if name not in inputs:
+            if name != QUERY_INPUT:
+                raise ValueError(f"Cannot make input '{name}' of model '{model.name}'. Expected the model's latent_inputs to give it.")
+            if images is None:
+                images = np.zeros((n, *[int(d) for d in tensor.shape[1:]]), "float32")
+            inputs[name] = np.asarray(images, dtype="float32")[:n]
+    return inputs
+
+
+def samples_of(outputs):
+    """The samples in a generator's outputs (a dict with "images" or "points", or one array)."""
+    if not isinstance(outputs, dict):
+        return np.asarray(outputs)
+    for key in SAMPLE_KEYS:
+        if key in outputs:
+            return np.asarray(outputs[key])
+    raise ValueError(f"Generator outputs have no samples. Expected one of {SAMPLE_KEYS}. Received: {sorted(outputs)}")
+
+
+def is_point_data(samples):
+    """Vectors [N, D] (e.g. the 2-D ring of Gaussians) rather than images [N, H, W, C]."""
+    return np.ndim(samples) == 2
 
 
 # --- Fréchet distance -----------------------------------------------------------------------------
@@ -156,6 +311,7 @@ def _build_feature_classifier(image_shape, seed):
 
 
 _FEATURE_NETWORKS = {}
+_CLASSIFIERS = {}  # id(feature network) -> the digits classifier it is part of
 
 
 def feature_network(image_shape, directory=None, epochs=6, seed=FEATURE_NETWORK_SEED, progress=None):
@@ -196,6 +352,7 @@ def feature_network(image_shape, directory=None, epochs=6, seed=FEATURE_NETWORK_
             classifier.save(tmp)
     network = keras.Model(classifier.input, classifier.get_layer("features").output, name="frechet_features")
     _FEATURE_NETWORKS[path] = network
+    _CLASSIFIERS[id(network)] = classifier
     return network
 
 
@@ -208,10 +365,70 @@ def image_features(images, network=None, batch_size=256):
 
 
 def frechet_distance_images(images_a, images_b, network=None):
-    """Fréchet distance between two image sets (pixels 0..255) on the feature network's features."""
+    """Fréchet distance between two image sets (pixels 0..255) on the feature network's features;
+    between two point sets [N, D] on the points themselves."""
     images_a = np.asarray(images_a, dtype="float32")
+    if is_point_data(images_a):
+        return frechet_distance(images_a, np.asarray(images_b, dtype="float32"))
     network = network or feature_network(images_a.shape[1:])
     return frechet_distance(image_features(images_a, network), image_features(images_b, network))
+
+
+def sample_features(samples, network=None):
+    """Features of samples for the Fréchet distance: the CNN's for images, the points themselves."""
+    samples = np.asarray(samples, dtype="float32")
+    if is_point_data(samples):
+        return samples
+    return image_features(samples, network or feature_network(samples.shape[1:]))
+
+
+def mode_coverage(points, centres, scale, threshold=3.0, min_fraction=0.01):
+    """Mode coverage of generated points (spec §6.3, the standard toy-mixture count).
+
+    A sample is high quality when within `threshold`·`scale` of its nearest centre; a mode is
+    covered when it receives at least `min_fraction` of all samples as high-quality ones.
+    Returns {"modes_covered", "num_modes", "high_quality_fraction", "mode_counts"}.
+    """
+    points = np.asarray(points, dtype="float64")
+    centres = np.asarray(centres, dtype="float64")
+    distances = np.linalg.norm(points[:, None, :] - centres[None, :, :], axis=-1)
+    nearest = distances.argmin(axis=1)
+    good = distances[np.arange(len(points)), nearest] <= threshold * scale
+    counts = np.bincount(nearest[good], minlength=len(centres))
+    return {
+        "modes_covered": int(np.sum(counts >= min_fraction * len(points))),
+        "num_modes": int(len(centres)),
+        "high_quality_fraction": float(good.mean()) if len(points) else 0.0,
+        "mode_counts": counts.astype(int).tolist(),
+    }
+
+
+def labelled_modes(points, labels):
+    """Centres (per-label means) and a common scale (mean per-label standard deviation) of labelled
+    point data, e.g. the ring's 8 components."""
+    points, labels = np.asarray(points, dtype="float64"), np.asarray(labels)
+    classes = np.unique(labels)
+    centres = np.stack([points[labels == c].mean(axis=0) for c in classes])
+    scale = float(np.mean([points[labels == c].std(axis=0).mean() for c in classes]))
+    return centres, scale
+
+
+def anomaly_score(images, reconstructions, real_features, reconstructed_features, alpha=0.9, norm="l1"):
+    """BiGAN anomaly score (Zenati et al. 2018): A(x) = α‖x − G(E(x))‖ + (1 − α)‖f(x, E(x)) − f(G(E(x)), E(x))‖₁,
+    per example, with f the discriminator's last hidden layer (feature matching) and the
+    reconstruction norm L1 or L2 over the example's dimensions (inputs in D's [-1, 1] scale)."""
+    from keras import ops
+
+    n = ops.shape(images)[0]
+    difference = ops.reshape(images - reconstructions, (n, -1))
+    if norm == "l1":
+        reconstruction = ops.sum(ops.abs(difference), axis=1)
+    elif norm == "l2":
+        reconstruction = ops.sqrt(ops.sum(ops.square(difference), axis=1) + 1e-12)
+    else:
+        raise ValueError(f"anomaly norm must be 'l1' or 'l2'. Received: norm={norm!r}")
+    matching = ops.sum(ops.abs(ops.reshape(real_features - reconstructed_features, (n, -1))), axis=1)
+    return alpha * reconstruction + (1.0 - alpha) * matching
 
 
 # --- pictures --------------------------------------------------------------------------------------
@@ -273,13 +490,57 @@ def save_comparison(real, generated, path, columns=8, value_range=(0.0, 255.0), 
     return Path(path)
 
 
-def _generate(model, noise, batch_size=256):
-    """Images from a generative model for `noise` (its call output, in the data's pixel range)."""
+def save_point_scatter(generated, path, real=None, title="", modes=None):
+    """A scatter plot PNG of 2-D points (the first two dimensions): generated over real ones, with
+    the modes' centres marked where given (mode coverage at a glance)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from common.io import atomic_path
+
+    figure, axis = plt.subplots(figsize=(5.4, 5.4))
+    if real is not None:
+        real = np.asarray(real)
+        axis.scatter(real[:, 0], real[:, 1], s=4, c="tab:blue", alpha=0.3, label="real")
+    generated = np.asarray(generated)
+    axis.scatter(generated[:, 0], generated[:, 1], s=4, c="tab:orange", alpha=0.6, label="generated")
+    if modes is not None:
+        modes = np.asarray(modes)
+        axis.scatter(modes[:, 0], modes[:, 1], s=60, marker="x", c="black", label="modes")
+    axis.set_aspect("equal")
+    axis.legend(loc="upper right", fontsize=8)
+    if title:
+        axis.set_title(title)
+    with atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return Path(path)
+
+
+def save_samples_picture(samples, path, columns=8, value_range=(0.0, 255.0), title=""):
+    """A PNG of generator samples: an image grid, or a scatter plot for point data."""
+    if is_point_data(samples):
+        return save_point_scatter(samples, path, title=title)
+    return save_image_grid(samples, path, columns=columns, value_range=value_range)
+
+
+def _generate(model, inputs, batch_size=256):
+    """Samples from a generative model for `inputs` (noise, or a dict of its named inputs), in the
+    data's range: its "images" or "points" output."""
+    from tasks.base import take
+
     parts = []
-    for start in range(0, len(noise), batch_size):
-        outputs = as_structure(model(noise[start : start + batch_size], training=False))
-        parts.append(outputs.get("images", next(iter(outputs.values()))))
+    for start in range(0, length(inputs), batch_size):
+        outputs = as_structure(model(take(inputs, slice(start, start + batch_size)), training=False))
+        parts.append(samples_of(outputs) if any(k in outputs for k in SAMPLE_KEYS) else next(iter(outputs.values())))
     return np.concatenate(parts)
+
+
+def generate_samples(model, n, seed=0, labels=None):
+    """`n` samples from a generator (a trained model or its endpoint); `labels` for a conditional one."""
+    return _generate(model, generator_inputs(model, n, seed, labels=labels))
 
 
 # --- callbacks -------------------------------------------------------------------------------------
@@ -292,8 +553,8 @@ def sample_grid_callback(directory, num_images=64, seed=0, value_range=(0.0, 255
 
     class SampleGrid(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            noise = model_noise(self.model, num_images, seed)
-            save_image_grid(_generate(self.model, noise), Path(directory) / f"epoch_{epoch + 1:04d}.png", value_range=value_range)
+            samples = generate_samples(self.model, num_images, seed)
+            save_samples_picture(samples, Path(directory) / f"epoch_{epoch + 1:04d}.png", value_range=value_range)
 
     return SampleGrid()
 
@@ -305,14 +566,14 @@ def frechet_distance_callback(real_images, seed=0, key="val_frechet_distance"):
     import keras
 
     real_images = np.asarray(real_images, dtype="float32")
-    network = feature_network(real_images.shape[1:])
-    real_features = image_features(real_images, network)
+    network = None if is_point_data(real_images) else feature_network(real_images.shape[1:])
+    real_features = sample_features(real_images, network)
 
     class FrechetDistance(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            generated = _generate(self.model, model_noise(self.model, len(real_images), seed))
+            generated = generate_samples(self.model, len(real_images), seed)
             if logs is not None:
-                logs[key] = frechet_distance(real_features, image_features(generated, network))
+                logs[key] = frechet_distance(real_features, sample_features(generated, network))
 
     return FrechetDistance()
 
@@ -322,7 +583,10 @@ def frechet_distance_callback(real_images, seed=0, key="val_frechet_distance"):
 
 class Generative(Task):
     name = "generative"
-    element = "(images float32 [N, H, W, C] pixels 0..255, labels int32 [N] or none: ignored by unconditional models)"
+    element = (
+        "(images float32 [N, H, W, C] pixels 0..255, or points float32 [N, D]; labels int32 [N] or none: "
+        "the class of a conditional model, ignored by unconditional ones)"
+    )
     default_dataset = "digits"
     # Adversarial losses do not measure sample quality; the Fréchet distance on the validation
     # images (frechet_distance_callback, attached by `callbacks`) does.
@@ -380,11 +644,12 @@ class Generative(Task):
     # --- evaluation ---------------------------------------------------------------------------
 
     def score(self, y_true, outputs, class_names=None):
-        """Fréchet distance between real images `y_true` and the endpoint's `outputs["images"]`."""
+        """Fréchet distance between real samples `y_true` and the endpoint's samples (its
+        "images", or "points" for vector data)."""
         real = np.asarray(y_true, dtype="float32")
-        generated = np.asarray(outputs["images"] if isinstance(outputs, dict) else outputs, dtype="float32")
+        generated = np.asarray(samples_of(outputs), dtype="float32")
         if real.shape[1:] != generated.shape[1:]:
-            raise ValueError(f"Real and generated images differ in shape. Received: {real.shape[1:]} and {generated.shape[1:]}")
+            raise ValueError(f"Real and generated samples differ in shape. Received: {real.shape[1:]} and {generated.shape[1:]}")
         return {
             "frechet_distance": frechet_distance_images(real, generated),
             "num_real": int(len(real)),
@@ -392,73 +657,123 @@ class Generative(Task):
         }
 
     def evaluate(self, model, x, y, class_names=None, x_reference=None, seed=0):
-        """Fréchet distances against the held-out real images `x`:
+        """Fréchet distances against the held-out real samples `x`:
 
-        frechet_distance            the model's generator (as many samples as `x` has images);
+        frechet_distance            the model's generator (as many samples as `x` has);
         frechet_distance_untrained  the same architecture freshly initialised: the ceiling;
         frechet_distance_real       real vs real: `x` against `x_reference` (the training images)
                                     when given, else the two halves of `x`: the floor.
+
+        Point data with integer labels (the components of a mixture, e.g. `ring8`) adds the mode
+        coverage of 2,000 generated points (`mode_coverage`, modes = the labels' centres).
         """
         real = np.asarray(x, dtype="float32")
-        network = feature_network(real.shape[1:])
-        real_features = image_features(real, network)
-        noise = model_noise(model, len(real), seed)
+        points = is_point_data(real)
+        network = None if points else feature_network(real.shape[1:])
+        real_features = sample_features(real, network)
 
         def distance_to_real(generator_model):
-            generated = self.predict(generator_model, noise)["images"]
-            return frechet_distance(real_features, image_features(generated, network))
+            generated = generate_samples(generator_model, len(real), seed)
+            return frechet_distance(real_features, sample_features(generated, network))
 
         untrained = _fresh_copy(model, seed)
         if x_reference is not None:
-            real_vs_real = frechet_distance(real_features, image_features(x_reference, network))
+            real_vs_real = frechet_distance(real_features, sample_features(x_reference, network))
             reference = "training images"
         else:
             half = len(real) // 2
             real_vs_real = frechet_distance(real_features[:half], real_features[half:])
             reference = "two halves of the held-out images"
-        return {
+        report = {
             "frechet_distance": distance_to_real(model),
             "frechet_distance_untrained": distance_to_real(untrained),
             "frechet_distance_real": real_vs_real,
             "real_reference": reference,
             "num_examples": int(len(real)),
-            "feature_network": f"digits CNN v{FEATURE_NETWORK_VERSION}, {network.outputs[0].shape[-1]} features (FID-like; not published FID)",
+            "feature_network": "the points themselves" if points else (
+                f"digits CNN v{FEATURE_NETWORK_VERSION}, {network.outputs[0].shape[-1]} features (FID-like; not published FID)"
+            ),
         }
+        if points and y is not None and np.asarray(y).dtype.kind in "iu":
+            centres, scale = labelled_modes(real, y)
+            report.update(mode_coverage(generate_samples(model, 2000, seed), centres, scale))
+        if isinstance(model.output, dict) and "anomaly_scores" in model.output and y is not None and set(np.unique(y).tolist()) == {0, 1}:
+            report.update(anomaly_report(model, real, y))
+        return report
 
     def plots(self, run_dir, model, x, y, report, class_names=None):
-        """samples.png: 64 held-out real images beside 64 generated ones."""
-        real = np.asarray(x, dtype="float32")[:64]
-        generated = self.predict(model, model_noise(model, 64, seed=0))["images"]
+        """samples.png: 64 held-out real images beside 64 generated ones (point data: a scatter
+        plot of 2,000 generated points over the held-out ones, modes marked)."""
+        real = np.asarray(x, dtype="float32")
         title = f"Fréchet distance {report['frechet_distance']:.2f}" if "frechet_distance" in report else ""
-        save_comparison(real, generated, Path(run_dir) / "samples.png", value_range=_value_range(model), title=title)
+        if is_point_data(real):
+            modes = labelled_modes(real, y)[0] if y is not None and np.asarray(y).dtype.kind in "iu" else None
+            if "modes_covered" in report:
+                title += f", {report['modes_covered']}/{report['num_modes']} modes"
+            save_point_scatter(generate_samples(model, 2000, 0), Path(run_dir) / "samples.png", real=real, title=title, modes=modes)
+            return
+        generated = generate_samples(model, 64, 0)
+        save_comparison(real[:64], generated, Path(run_dir) / "samples.png", value_range=_value_range(model), title=title)
+
+    def save_samples(self, model, path, n=64, seed=0, label=None, class_names=None):
+        """`deepzoo sample`: `n` samples of a trained generator as one PNG (an image grid, or a
+        scatter plot for point data); `label` (a class id) for a conditional generator."""
+        labels = None
+        if label is not None:
+            num_classes = getattr(model, "num_classes", None)
+            if "labels" not in [t.name.split(":")[0] for t in model.inputs] or not num_classes:
+                raise ValueError(f"Model '{model.name}' is not a conditional generator: it takes no class. Received: class {label}")
+            if not 0 <= int(label) < int(num_classes):
+                names = f" ({', '.join(map(str, class_names))})" if class_names else ""
+                raise ValueError(f"Class must be in 0..{int(num_classes) - 1}{names}. Received: {label}")
+            labels = np.full((n,), int(label), "int32")
+        samples = generate_samples(model, n, seed, labels=labels)
+        title = f"class {class_names[int(label)] if class_names else label}" if label is not None else ""
+        return save_samples_picture(samples, path, value_range=_value_range(model), title=title)
 
     # --- sweep --------------------------------------------------------------------------------
 
     def example_batch(self, model, n, seed):
-        """(noise [n, z], images [n, H, W, C]): `x` is what the model and its endpoint take,
-        `y` is a batch of real-looking images (random pixels) that `check_training` trains on."""
+        """(generator inputs, real-looking samples): `x` is what the model and its endpoint take
+        (noise, or a dict with a class / codes / images by name), `y` is a batch of random samples
+        in the data's range that `check_training` trains on ({"images", "labels"} for a
+        conditional model, which learns from labelled data)."""
         rng = np.random.default_rng(seed + 1)
         low, high = _value_range(model)
-        images = rng.uniform(low, high, size=(n, *model.outputs[0].shape[1:])).astype("float32")
-        return model_noise(model, n, seed), images
+        shape = _sample_shape(model)
+        samples = rng.uniform(low, high, size=(n, *shape)).astype("float32")
+        x = generator_inputs(model, n, seed, images=samples)
+        if isinstance(x, dict) and "labels" in x:
+            return x, {"images": samples, "labels": np.asarray(x["labels"], "int32")}
+        return x, samples
 
     def fit_example(self, model, x, y, epochs, learning_rate=2e-4, jit_compile=False):
-        """Fits the example batch's images `y` (its `x` is noise, for forward and export)."""
+        """Fits the example batch's samples `y` (with their labels for a conditional model; its
+        `x` is the generator's inputs, for forward and export)."""
         import keras
 
         self.compile(model, keras.optimizers.Adam(learning_rate, beta_1=0.5), jit_compile=jit_compile)
+        if isinstance(y, dict):
+            images, labels = np.asarray(y["images"], dtype="float32"), np.asarray(y["labels"], "int32")
+            return model.fit(images, labels, batch_size=len(images), epochs=epochs, shuffle=False, verbose=0).history
         images = np.asarray(y, dtype="float32")
         return model.fit(images, batch_size=len(images), epochs=epochs, shuffle=False, verbose=0).history
 
     def check_training(self, model, x, y, epochs=4, learning_rate=2e-4):
-        """"gan_steps": a few steps of `fit` on the image batch `y` give finite losses and move both
-        networks, each by its own optimiser.
+        """"gan_steps": a few steps of `fit` on the sample batch `y` give finite losses and move both
+        networks, each by its own optimiser (k discriminator steps per generator step where the
+        model's `discriminator_steps` says so).
 
         "loss_falls" does not apply to a GAN: the two losses are the two sides of one game. A
         discriminator step lowers L_D by raising L_G and a generator step does the opposite, and at
         the equilibrium D(x) = ½ both stay at log 4 and log 2. Over a few steps from a random start
         L_D usually falls while L_G rises, which is correct training, not a failure.
+
+        A generator without a discriminator (VAE, autoencoder generator) minimises one loss (the
+        negative ELBO, the reconstruction error): its check is "loss_falls".
         """
+        if not hasattr(model, "discriminator"):
+            return Task.check_training(self, model, x, y, epochs, learning_rate)
         generator_before = [np.array(w) for w in model.generator.trainable_weights]
         discriminator_before = [np.array(w) for w in model.discriminator.trainable_weights]
         history = self.fit_example(model, x, y, epochs, learning_rate)
@@ -471,11 +786,12 @@ class Generative(Task):
 
         g_moved = moved(generator_before, model.generator.trainable_weights)
         d_moved = moved(discriminator_before, model.discriminator.trainable_weights)
+        k = int(getattr(model, "discriminator_steps", 1))
         steps = {"generator": int(model.optimizer.iterations), "discriminator": int(model.d_optimizer.iterations)}
         if g_moved == 0.0 or d_moved == 0.0:
             return CheckOutcome(False, f"weights did not move: generator {g_moved:.3g}, discriminator {d_moved:.3g}")
-        if steps != {"generator": epochs, "discriminator": epochs}:
-            return CheckOutcome(False, f"optimiser steps {steps}, expected {epochs} each")
+        if steps != {"generator": epochs, "discriminator": k * epochs}:
+            return CheckOutcome(False, f"optimiser steps {steps}, expected {epochs} for G and {k * epochs} for D")
         return CheckOutcome(
             True,
             f"d_loss {losses['d_loss'][0]:.3g} -> {losses['d_loss'][-1]:.3g}, g_loss {losses['g_loss'][0]:.3g} -> "
@@ -485,8 +801,10 @@ class Generative(Task):
     # --- export -------------------------------------------------------------------------------
 
     def export_endpoint(self, model, format=None):
-        """The generator alone: {"noise": float32 [N, z]} -> {"images": float32 [N, H, W, C]} in the
-        data's pixel range (the model's deterministic tanh-to-pixels rescale included)."""
+        """The generator: {"noise": float32 [N, z]} -> {"images": float32 [N, H, W, C]} in the
+        data's pixel range (the model's deterministic tanh-to-pixels rescale included). A model
+        whose own outputs are a dict is its own endpoint (a conditional generator's class input,
+        BiGAN's encoder and anomaly score beside the generator)."""
         import keras
 
         if isinstance(model.output, dict):
@@ -498,13 +816,73 @@ class Generative(Task):
         return endpoint
 
     def export_samples(self, endpoint, x, y):
-        """(noise for as many samples as `x` has images, the real images `x`): an artifact's
-        samples are scored by their Fréchet distance to the held-out images, like Keras'."""
-        return model_noise(endpoint, length(x), seed=0), np.asarray(x, dtype="float32")
+        """(the generator's inputs for as many samples as `x` has, the real samples `x`): an
+        artifact's samples are scored by their Fréchet distance to the held-out ones, like Keras'.
+        `x` may already be the generator's inputs (a dict by name, the sweep's example batch);
+        held-out `x` also fills an image input (BiGAN's scorer) and `y` a class input."""
+        if isinstance(x, dict):
+            names = {t.name.split(":")[0] for t in endpoint.inputs}
+            inputs = {key: value for key, value in x.items() if key in names}
+            return inputs, None
+        names = [t.name.split(":")[0] for t in endpoint.inputs]
+        labels = None
+        if "labels" in names and y is not None and np.asarray(y).ndim == 1 and np.asarray(y).dtype.kind in "iu":
+            labels = np.asarray(y, "int32")
+        inputs = generator_inputs(endpoint, length(x), seed=0, labels=labels, images=x if QUERY_INPUT in names else None)
+        return inputs, np.asarray(x, dtype="float32")
 
     def quantized_reference(self, reference_outputs):
-        """Without real images, a quantised artifact's samples are compared with Keras' own."""
-        return np.asarray(reference_outputs["images"])
+        """Without real samples, a quantised artifact's samples are compared with Keras' own."""
+        return samples_of(reference_outputs)
+
+
+def anomaly_scores(model, samples, batch_size=256):
+    """A(x) of a scoring model (BiGAN) for `samples` in the data's range: float [N]."""
+    parts = []
+    for start in range(0, len(samples), batch_size):
+        chunk = np.asarray(samples[start : start + batch_size], "float32")
+        inputs = generator_inputs(model, len(chunk), seed=0, images=chunk)
+        parts.append(np.asarray(model(inputs, training=False)["anomaly_scores"]))
+    return np.concatenate(parts)
+
+
+def anomaly_report(model, samples, is_anomalous):
+    """ROC AUC and average precision (scikit-learn) of the model's anomaly score against 0/1 flags."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    scores = anomaly_scores(model, samples)
+    flags = np.asarray(is_anomalous).astype(int)
+    return {
+        "anomaly_roc_auc": float(roc_auc_score(flags, scores)),
+        "anomaly_average_precision": float(average_precision_score(flags, scores)),
+        "num_anomalous": int(flags.sum()),
+    }
+
+
+def conditional_class_accuracy(model, classifier, per_class=50, seed=0):
+    """Fraction of a conditional generator's samples that `classifier` (images -> logits, e.g.
+    `feature_classifier`) puts in the class they were generated for; per-class accuracies too."""
+    num_classes = int(model.num_classes)
+    labels = np.repeat(np.arange(num_classes, dtype="int32"), per_class)
+    images = generate_samples(model, len(labels), seed, labels=labels)
+    predicted = np.concatenate([np.argmax(np.asarray(classifier(images[i : i + 256], training=False)), -1) for i in range(0, len(images), 256)])
+    correct = predicted == labels
+    return {"class_accuracy": float(correct.mean()), "per_class": [float(correct[labels == c].mean()) for c in range(num_classes)]}
+
+
+def feature_classifier(image_shape):
+    """The Fréchet feature network's digits classifier itself (images 0..255 -> 10 logits)."""
+    return _CLASSIFIERS[id(feature_network(image_shape))]
+
+
+def _sample_shape(model):
+    """Shape of one sample (batch excluded) from the model's "images"/"points" output."""
+    output = model.output
+    if isinstance(output, dict):
+        output = next(output[key] for key in SAMPLE_KEYS if key in output)
+    elif isinstance(output, (list, tuple)):
+        output = output[0]
+    return tuple(int(d) for d in output.shape[1:])
 
 
 def _value_range(model):

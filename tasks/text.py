@@ -494,7 +494,7 @@ class Seq2Seq(Task):
         from pathlib import Path
 
         count = min(self.plot_examples, length(x))
-        if count:
+        if count and getattr(model, "has_attention", True):  # a model without attention has no alignments
             alignment_plot(model, take(x, slice(0, count)), Path(run_dir) / "alignments.png")
 
     # --- sweep --------------------------------------------------------------------------------

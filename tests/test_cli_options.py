@@ -31,6 +31,10 @@ POSITIONALS = {
     "serve": ["/nonexistent/deepzoo-repository"],
     "enroll": ["/nonexistent/deepzoo-run", "face.png"],
     "identify": ["/nonexistent/deepzoo-run", "face.png"],
+    "generate": ["/nonexistent/deepzoo-run"],
+    "sample": ["/nonexistent/deepzoo-run"],
+    "explain": ["/nonexistent/deepzoo-run"],
+    "attack": ["/nonexistent/deepzoo-run"],
 }
 
 

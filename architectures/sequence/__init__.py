@@ -3,3 +3,6 @@
 from architectures.sequence import seq2seq_bahdanau  # noqa: F401
 from architectures.sequence import recurrent  # noqa: F401,E402
 from architectures.sequence import conv1d  # noqa: F401,E402
+from architectures.sequence import language_models  # noqa: F401,E402
+from architectures.sequence import embeddings  # noqa: F401,E402
+from architectures.sequence import seq2seq  # noqa: F401,E402
