@@ -45,7 +45,7 @@ import math
 
 import numpy as np
 
-from tasks.base import CheckOutcome, Task, as_structure, concatenate, length, take
+from tasks.base import CheckOutcome, Task, TensorSpec, as_structure, concatenate, length, take
 
 BOX_FORMAT = "xyxy"
 # Delta coding: centre and size relative to the anchor (R-CNN's t_x, t_y, t_w, t_h), in the
@@ -60,6 +60,17 @@ BACKGROUND, IGNORE = -1, -2
 # above 0.05, at most 1000 candidates before NMS, NMS at IoU 0.5; 100 detections per image is
 # Detectron's (and COCO evaluation's) cap.
 DECODER_DEFAULTS = dict(score_threshold=0.05, iou_threshold=0.5, max_detections=100, pre_nms_topk=1000)
+# Every detector's served endpoint (decoding + NMS inside), as its registry entry declares it.
+ENDPOINT_OUTPUTS = (
+    TensorSpec("boxes", (DECODER_DEFAULTS["max_detections"], 4), "float32"),
+    TensorSpec("scores", (DECODER_DEFAULTS["max_detections"],), "float32"),
+    TensorSpec("classes", (DECODER_DEFAULTS["max_detections"],), "int32"),
+    TensorSpec("num_detections", (), "int32"),
+)
+TFLITE_INT8_LIMITATION = (
+    "full-integer int8 gives each tensor one scale: pixel boxes and the per-(image, class) NMS offsets quantise to "
+    "steps of many pixels, so boxes and suppression break; the float formats and dynamic-range int8 keep float activations"
+)
 
 
 # --- anchors -------------------------------------------------------------------------------------

@@ -214,12 +214,7 @@ register(
         seeds=("004",),
         default_dataset="shapes_scenes",
         inputs=(TensorSpec("images", (None, None, 3), "float32"),),
-        outputs=(
-            TensorSpec("boxes", (det.DECODER_DEFAULTS["max_detections"], 4), "float32"),
-            TensorSpec("scores", (det.DECODER_DEFAULTS["max_detections"],), "float32"),
-            TensorSpec("classes", (det.DECODER_DEFAULTS["max_detections"],), "int32"),
-            TensorSpec("num_detections", (), "int32"),
-        ),
+        outputs=det.ENDPOINT_OUTPUTS,
         limitations={
             "tflite_int8": (
                 "full-integer int8 gives each tensor one scale: pixel boxes and the per-(image, class) NMS offsets "

@@ -295,16 +295,8 @@ class SlidingWindowDetector(_WindowDetector):
 
 # --- registration --------------------------------------------------------------------------------
 
-_OUTPUTS = (
-    TensorSpec("boxes", (det.DECODER_DEFAULTS["max_detections"], 4), "float32"),
-    TensorSpec("scores", (det.DECODER_DEFAULTS["max_detections"],), "float32"),
-    TensorSpec("classes", (det.DECODER_DEFAULTS["max_detections"],), "int32"),
-    TensorSpec("num_detections", (), "int32"),
-)
-_INT8_REASON = (
-    "full-integer int8 gives each tensor one scale: pixel boxes and the per-(image, class) NMS offsets quantise to "
-    "steps of many pixels, so boxes and suppression break; the float formats and dynamic-range int8 keep float activations"
-)
+_OUTPUTS = det.ENDPOINT_OUTPUTS
+_INT8_REASON = det.TFLITE_INT8_LIMITATION
 # The fast model's classifier (Table 1 + Table 4 "145M"): 145,920,872 weights with 1000 classes; ours
 # adds the background logit (4,097) and the 1 × 1 box regressor (16,388).
 OVERFEAT_FAST_PARAMS = 145_920_872

@@ -375,16 +375,8 @@ FASTER_RCNN_TINY = dict(_TINY_COMMON, rpn_channels=16, anchor_scales=(2.0, 4.0, 
 FAST_RCNN_TINY = dict(_TINY_COMMON, proposal_source="selective_search", num_proposals=32,
                       selective_search_options=dict(strategies=[["rgb", 50], ["hsv", 50]]))
 
-_OUTPUTS = (
-    TensorSpec("boxes", (det.DECODER_DEFAULTS["max_detections"], 4), "float32"),
-    TensorSpec("scores", (det.DECODER_DEFAULTS["max_detections"],), "float32"),
-    TensorSpec("classes", (det.DECODER_DEFAULTS["max_detections"],), "int32"),
-    TensorSpec("num_detections", (), "int32"),
-)
-_INT8 = (
-    "full-integer int8 gives each tensor one scale: the decoder's pixel boxes and its per-(image, class) NMS offsets "
-    "quantise to steps of many pixels (as for retinanet); the float formats and dynamic-range int8 keep float activations"
-)
+_OUTPUTS = det.ENDPOINT_OUTPUTS
+_INT8 = det.TFLITE_INT8_LIMITATION
 
 register(
     ModelSpec(

@@ -464,16 +464,8 @@ class _SpaceToDepth(keras.layers.Layer):
 
 # --- registration --------------------------------------------------------------------------------
 
-_DETECTION_OUTPUTS = (
-    TensorSpec("boxes", (det.DECODER_DEFAULTS["max_detections"], 4), "float32"),
-    TensorSpec("scores", (det.DECODER_DEFAULTS["max_detections"],), "float32"),
-    TensorSpec("classes", (det.DECODER_DEFAULTS["max_detections"],), "int32"),
-    TensorSpec("num_detections", (), "int32"),
-)
-_INT8_REASON = (
-    "full-integer int8 gives each tensor one scale: pixel boxes and the per-(image, class) NMS offsets quantise to "
-    "steps of many pixels, so boxes and suppression break; the float formats and dynamic-range int8 keep float activations"
-)
+_DETECTION_OUTPUTS = det.ENDPOINT_OUTPUTS
+_INT8_REASON = det.TFLITE_INT8_LIMITATION
 
 # Tiny tables: stride 16 (a 4 × 4 grid at 64 px, 8 × 8 on the 128-px scenes), one conv per stage.
 YOLO_V1_TINY_LAYERS = (("conv", 16, 3, 1), ("pool",), ("conv", 32, 3, 1), ("pool",), ("conv", 48, 3, 1), ("pool",), ("conv", 64, 3, 1), ("pool",), ("conv", 64, 3, 1))
