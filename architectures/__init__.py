@@ -30,3 +30,5 @@ from architectures import sequence  # noqa: F401,E402
 from architectures import metric_learning  # noqa: F401,E402
 from architectures import video  # noqa: F401,E402
 from architectures import interpretability  # noqa: F401,E402
+from architectures import pose  # noqa: F401,E402
+from architectures import three_d  # noqa: F401,E402

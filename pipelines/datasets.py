@@ -98,6 +98,12 @@ SOURCE_MODULES = (
     "pipelines.sources_generative",
     "pipelines.sources_language",
     "pipelines.sources_interpretability",
+    "pipelines.sources_pose",
+    "pipelines.sources_points",
+    "pipelines.sources_graphics",
+    "pipelines.sources_multimodal",
+    "pipelines.sources_motion",
+    "pipelines.sources_algorithmic",
 )
 _loaded = False
 
