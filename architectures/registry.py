@@ -65,6 +65,9 @@ class ModelSpec:
         outputs: the export endpoint's output contract, same form (empty: one float32 "output").
         train_check: the sweep's training check; empty = the task's (`Task.train_check`).
         export_endpoint: what is exported and served, in words; empty = the task's description.
+        tiny_twin_of: the variant whose tiny build is the same network as this one's (ResNet-101's
+            and ResNet-50's tiny configs override the depth with one block per stage): the XLA and
+            export columns check that network once. tests/test_registry_sweep.py verifies the claim.
     """
 
     name: str
@@ -87,6 +90,7 @@ class ModelSpec:
     outputs: tuple = ()
     train_check: str = ""
     export_endpoint: str = ""
+    tiny_twin_of: str | None = None
 
     def __post_init__(self):
         malformed = [key for key in self.limitations if not (isinstance(key, str) and key.isidentifier())]

@@ -10,7 +10,6 @@ The same functions back `deepzoo check` and the test sweep (tests/test_registry_
 
 import dataclasses
 import json
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -86,9 +85,10 @@ def check_forward(spec, model, x):
     return CheckResult("pass", shapes)
 
 
-def check_train(spec, model, x, y, epochs=SWEEP_EPOCHS):
-    outcome = get_task(spec.task).check_training(model, x, y, epochs=epochs)
-    return CheckResult("pass" if outcome.ok else "fail", outcome.detail)
+def check_train(spec, model, x, y, epochs=SWEEP_EPOCHS, jit_compile=False):
+    outcome = get_task(spec.task).check_training(model, x, y, epochs=epochs, jit_compile=jit_compile)
+    detail = f"{outcome.detail} (XLA-compiled steps)" if jit_compile else outcome.detail
+    return CheckResult("pass" if outcome.ok else "fail", detail)
 
 
 def check_roundtrip(spec, model, x, workdir):
@@ -110,12 +110,15 @@ def check_roundtrip(spec, model, x, workdir):
     return CheckResult("pass", "weights and config identical after .keras reload")
 
 
-def check_xla(spec, model, x, y):
+def check_xla(spec, model, x, y, compiled_training=None):
     """The training step and the export endpoint compile with XLA and agree with graph mode.
 
     The endpoint runs through `tf.function(jit_compile=True)` and is compared with graph mode; the
     training step is compiled through `compile(jit_compile=True)` on the same fixed batch. XLA
-    compile time on CPU is what this costs, so the sweep uses a small batch.
+    compile time on CPU is what this costs, so the sweep uses a small batch. `compiled_training`:
+    the train column's result when that column already ran its steps XLA-compiled (the training
+    check under XLA is the training step under XLA; tracing and compiling it twice would double
+    the sweep's largest cost).
     """
     import tensorflow as tf
 
@@ -127,21 +130,38 @@ def check_xla(spec, model, x, y):
     for outcome in task.compare_all(graph, compiled, atol=1e-4, rtol=1e-3).values():
         if not outcome.ok:
             return CheckResult("fail", f"endpoint under XLA: {outcome.detail}")
+    if compiled_training is not None:
+        if compiled_training.status != "pass":
+            return CheckResult("fail", f"train step under XLA: {compiled_training.detail}")
+        return CheckResult("pass", "endpoint compiles and agrees with graph mode; the train column's steps ran XLA-compiled")
     losses = task.fit_example(model, take(x, slice(0, XLA_BATCH)), take(y, slice(0, XLA_BATCH)), epochs=1, jit_compile=True)
     if not all(np.isfinite(v[-1]) for k, v in losses.items() if "loss" in k):
         return CheckResult("fail", f"train step under XLA gave a non-finite loss: {losses}")
     return CheckResult("pass", "endpoint and train step compile; endpoint agrees with graph mode")
 
 
-def check_params(spec):
+def _canonical_param_count(name):
+    """The canonical config's parameter count. Counting needs the variables' shapes, not their
+    values: built in a `keras.StatelessScope`, variables skip their initialisers (seconds of random
+    numbers for a 100 M-parameter model). A model that computes with its weights while it builds
+    cannot be built there and is built normally."""
     import keras
+
+    try:
+        with keras.StatelessScope():
+            return architectures.create_model(name).count_params()
+    except Exception:
+        keras.backend.clear_session()
+        return architectures.create_model(name).count_params()
+    finally:
+        keras.backend.clear_session()
+
+
+def check_params(spec):
 
     if spec.reference_params is None:
         return CheckResult("n/a", "no reference count")
-    model = architectures.create_model(spec.name)
-    count = model.count_params()
-    del model
-    keras.backend.clear_session()
+    count = _canonical_param_count(spec.name)
     relative = abs(count - spec.reference_params) / spec.reference_params
     detail = f"{count:,} vs {spec.reference_params:,} ({spec.reference_source[:1]})"
     if relative <= spec.param_tolerance:
@@ -172,10 +192,13 @@ def check_exports(spec, model, x, workdir, formats=EXPORT_FORMATS, options=None)
 def distinct_tiny_configs(names=None):
     """One name per distinct (builder, tiny config): variants whose tiny builds are identical
     (EfficientNet B0/B1, the CIFAR ResNet depths, ...) differ only in their canonical config, so
-    checking one of them checks the same network as all."""
+    checking one of them checks the same network as all. A variant that declares `tiny_twin_of`
+    counts as its twin's build."""
     seen, distinct = set(), []
     for name in names or architectures.list_models():
         spec = architectures.get_spec(name)
+        if spec.tiny_twin_of:
+            spec = architectures.get_spec(spec.tiny_twin_of)
         key = (spec.builder, repr(sorted((k, v) for k, v in spec.tiny_config.items() if k != "name")))
         if key not in seen:
             seen.add(key)
@@ -196,12 +219,16 @@ def check_model(name, columns=COLUMNS, workdir=None, export_options=None):
             results["build"] = CheckResult("fail", _one_line(exc))
             return {c: results.get(c, CheckResult("fail", "did not build")) for c in columns}
         x, y = example_batch(spec, model)
+        # With both columns asked for, the training check runs its steps XLA-compiled and the XLA
+        # column adds the endpoint: one trace and one compile of the train step instead of two.
+        train_under_xla = "train" in columns and "xla" in columns and spec.supports("xla") and spec.supports("train")
         steps = [
             ("forward", lambda: check_forward(spec, model, x)),
             ("roundtrip", lambda: check_roundtrip(spec, model, x, workdir)),
-            ("train", lambda: check_train(spec, model, x, y)),
+            ("train", lambda: check_train(spec, model, x, y, jit_compile=train_under_xla)),
             ("params", lambda: check_params(spec)),
-            ("xla", lambda: check_xla(spec, architectures.create_model(spec.name, config="tiny"), x, y)),
+            ("xla", lambda: check_xla(spec, model, x, y, results["train"]) if train_under_xla
+             else check_xla(spec, architectures.create_model(spec.name, config="tiny"), x, y)),
         ]
         for column, run in steps:
             if column not in columns:

@@ -214,9 +214,15 @@ class Task:
         prebuild_training_state(model, x, targets)
         return model.fit(x, targets, batch_size=length(x), epochs=epochs, shuffle=False, verbose=0).history
 
-    def check_training(self, model, x, y, epochs=8, learning_rate=1e-3):
-        """A few optimisation steps on a fixed batch must lower the loss."""
-        losses = self.fit_example(model, x, y, epochs, learning_rate)["loss"]
+    # The sweep's learning rate for `check_training`: a task whose models need larger steps to
+    # show a falling loss in eight steps says so here.
+    check_learning_rate = 1e-3
+
+    def check_training(self, model, x, y, epochs=8, learning_rate=None, jit_compile=False):
+        """A few optimisation steps on a fixed batch must lower the loss. `jit_compile`: the
+        steps run XLA-compiled (the sweep does so for every row that supports XLA)."""
+        learning_rate = self.check_learning_rate if learning_rate is None else learning_rate
+        losses = self.fit_example(model, x, y, epochs, learning_rate, jit_compile=jit_compile)["loss"]
         if not all(math.isfinite(v) for v in losses):
             return CheckOutcome(False, f"non-finite loss {losses}")
         if losses[-1] < losses[0]:

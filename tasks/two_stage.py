@@ -489,8 +489,8 @@ class TwoStageDetection(Detection):
             model.fit_svms(x, self.fit_targets(model, y))
         return history
 
-    def check_training(self, model, x, y, epochs=8, learning_rate=1e-3):
-        outcome = super().check_training(model, x, y, epochs, learning_rate)
+    def check_training(self, model, x, y, epochs=8, learning_rate=None, jit_compile=False):
+        outcome = super().check_training(model, x, y, epochs, learning_rate, jit_compile)
         if not outcome.ok or not hasattr(model, "fit_svms"):
             return outcome
         report = model.svm_report

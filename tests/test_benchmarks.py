@@ -77,8 +77,10 @@ def test_suite_budget_sums_the_sweep_columns_and_projects_the_registry(tmp_path)
         "</testsuite></testsuites>"
     )
     text = bench.summarise(bench.read_report(report), workers=2, rows=10)
-    assert "| tiny sweep (build, forward, train, round trip) | 2 | 6 | 3.0 | 3 | b 4 |" in text
-    assert "| XLA column (train step + endpoint under jit_compile) | 1 | 10 | 10.0 | 6 | a 10 |" in text
+    assert "| tiny sweep (build, forward, train check, round trip) | 2 | 6 | 3.0 | 3 | b 4 |" in text
+    assert "| XLA column (train check XLA-compiled + endpoint, in a child process) | 1 | 10 | 10.0 | 6 | a 10 |" in text
     assert "test_cli: 60 s" in text
     # 10 rows: tiny 3.0 x 10 + XLA 10 x 10 x (1 of 2 builds distinct) + export 6 x 10 x 1/2, plus 60, over 2 workers.
     assert f"~{(30 + 50 + 30 + 60) / 2 / 60:.1f} min" in text
+    # Never projected below today's registry: 1 row asked, 2 registered.
+    assert f"~{(6 + 10 + 6 + 60) / 2 / 60:.1f} min" in bench.summarise(bench.read_report(report), workers=2, rows=1)

@@ -4,12 +4,20 @@ check (the loss falls on a fixed batch, or the task's own check), and round-trip
 and get_config; the canonical config matches its reference parameter count. Exclusions are the
 registry entries' own declared limitations, never lists here.
 
-The XLA column (training step and export endpoint under `jit_compile=True`, agreeing with graph
-mode) runs once per distinct tiny build (`conformance.distinct_tiny_configs`: variants whose tiny
-networks are identical are the same XLA program). XLA's CPU back end compiles at optimisation
-level 0 here (tests/conftest.py): the column checks that every op lowers and computes the same
-numbers, not how fast the code is.
+The XLA column runs once per distinct tiny network (`conformance.distinct_tiny_configs`; a row's
+`tiny_twin_of` claim is verified below), in a child process (tests/xla_child.py) replaced every
+few rows: TensorFlow never frees its XLA compilation cache within a process, and 200 rows of
+compiled programs would fill the machine's memory. There the training check's steps run
+XLA-compiled (`jit_compile=True`, the GPU hot path) and the export endpoint is compiled and
+compared with graph mode. A row that declares an "xla" limitation shows its reason. XLA's CPU back
+end compiles at optimisation level 0 (tests/conftest.py): the column checks that every op lowers
+and computes the same numbers, not how fast the code is.
 """
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +26,7 @@ from deepzoo import conformance
 
 ALL_MODELS = architectures.list_models()
 SWEEP_COLUMNS = ("build", "forward", "train", "roundtrip")
+DISTINCT = set(conformance.distinct_tiny_configs())
 
 
 def _assert_columns(results):
@@ -30,13 +39,65 @@ def test_tiny_config_sweep(name, tmp_path):
     _assert_columns(conformance.check_model(name, SWEEP_COLUMNS, workdir=tmp_path))
 
 
-@pytest.mark.parametrize("name", conformance.distinct_tiny_configs())
-def test_xla_column(name, tmp_path):
-    results = conformance.check_model(name, ("build", "xla"), workdir=tmp_path)
+class XlaChild:
+    """One tests/xla_child.py process at a time, replaced after `rows_per_child` rows (or if it died)."""
+
+    def __init__(self, rows_per_child=8):
+        self.rows_per_child, self.process, self.rows = rows_per_child, None, 0
+
+    def close(self):
+        if self.process is not None:
+            self.process.stdin.close()
+            self.process.wait(timeout=60)
+            self.process = None
+
+    def check(self, name):
+        if self.process is None or self.rows >= self.rows_per_child or self.process.poll() is not None:
+            self.close()
+            script = Path(__file__).with_name("xla_child.py")
+            self.process = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            self.rows = 0
+        self.rows += 1
+        self.process.stdin.write(name + "\n")
+        self.process.stdin.flush()
+        for line in self.process.stdout:  # a model may print; the answer is the marked line
+            if line.startswith("XLA-RESULT "):
+                answer = json.loads(line[len("XLA-RESULT "):])
+                return {column: conformance.CheckResult(*result) for column, result in answer["results"].items()}
+        self.process = None
+        raise RuntimeError(f"the XLA child process died while checking '{name}'")
+
+
+@pytest.fixture(scope="session")
+def xla_child():
+    child = XlaChild()
+    yield child
+    child.close()
+
+
+@pytest.mark.parametrize("name", sorted(DISTINCT))
+def test_xla_column(name, xla_child):
+    results = xla_child.check(name)
     _assert_columns(results)
     spec = architectures.get_spec(name)
     # Either it compiled, or the registry says why it cannot (and training falls back to graph mode).
     assert results["xla"].status == ("limited" if "xla" in spec.limitations else "pass"), results["xla"]
+    if spec.supports("xla") and spec.supports("train"):
+        assert "XLA-compiled" in results["train"].detail, results["train"]
+
+
+def _structure(model):
+    """Layer kinds, configs without names, and weight shapes, in order: what makes two builds one network."""
+    def config(layer):
+        return {k: v for k, v in layer.get_config().items() if k not in ("name", "trainable", "dtype")}
+
+    return [(type(layer).__name__, repr(config(layer)), [tuple(w.shape) for w in layer.weights]) for layer in model.layers]
+
+
+@pytest.mark.parametrize("name", [n for n in ALL_MODELS if architectures.get_spec(n).tiny_twin_of])
+def test_declared_tiny_twins_are_one_network(name):
+    twin = architectures.get_spec(name).tiny_twin_of
+    assert _structure(architectures.create_model(name, config="tiny")) == _structure(architectures.create_model(twin, config="tiny"))
 
 
 @pytest.mark.large

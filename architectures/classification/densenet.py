@@ -101,6 +101,9 @@ DENSENET_VARIANTS = {
     "densenet201": (201, 20_242_984),
 }
 
+# The tiny configs fix the block depths, so the depth changes nothing in them: one network.
+DENSENET_TINY_TWINS = {"densenet169": "densenet121", "densenet201": "densenet121"}
+
 for _name, (_depth, _params) in DENSENET_VARIANTS.items():
     register(
         ModelSpec(
@@ -117,6 +120,7 @@ for _name, (_depth, _params) in DENSENET_VARIANTS.items():
                 width_multiplier=0.25,
                 name=_name,
             ),
+            tiny_twin_of=DENSENET_TINY_TWINS.get(_name),
             reference_params=_params,
             reference_source=f"K (keras.applications.DenseNet{_depth})",
             paper="Huang, Liu, van der Maaten & Weinberger 2017, CVPR (DenseNet)",

@@ -178,7 +178,7 @@ for _variant, (_width, _depth, _resolution, _dropout) in EFFICIENTNET_SCALING.it
                 num_classes=4,
                 width_coefficient=0.25,
                 depth_coefficient=0.25,
-                dropout=_dropout,
+                dropout=0.2,  # one tiny network for B0–B7: the variants differ in their canonical (w, d, r, dropout)
                 name=_name,
             ),
             reference_params=EFFICIENTNET_PARAMS[_variant],

@@ -240,6 +240,8 @@ RESNET_SEEDS = {
     "resnet152": ("000", "004"),
 }
 RESNET_TINY = dict(input_shape=(32, 32, 3), num_classes=4, stage_depths=(1, 1, 1, 1), width_multiplier=0.125)
+# With one block per stage the depth only picks the block kind: these tiny builds are one network.
+RESNET_TINY_TWINS = {"resnet34": "resnet18", "resnet101": "resnet50", "resnet152": "resnet50"}
 
 for _name, (_depth, _params, _source) in RESNET_VARIANTS.items():
     register(
@@ -250,6 +252,7 @@ for _name, (_depth, _params, _source) in RESNET_VARIANTS.items():
             builder=ResNet,
             canonical_config=dict(depth=_depth, name=_name),
             tiny_config=dict(RESNET_TINY, depth=_depth, name=_name),
+            tiny_twin_of=RESNET_TINY_TWINS.get(_name),
             reference_params=_params,
             reference_source=_source,
             paper="He, Zhang, Ren & Sun 2016, CVPR (Deep residual learning for image recognition)",
