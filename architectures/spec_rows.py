@@ -20,8 +20,9 @@ FAMILY_SLUGS = {
     "K": "three_d",
 }
 
-# Families whose every row is registered; a later family joins when its issue lands.
-COMPLETE_FAMILIES = ("A", "B", "C", "D", "F")
+# Families whose every row is registered (all of them since every spec row has a registry id; an
+# issue stays open while its quality goals are not met).
+COMPLETE_FAMILIES = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K")
 
 SPEC_ROWS = {
     "A": (

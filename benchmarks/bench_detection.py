@@ -25,38 +25,11 @@ at batch 1. keras-hub is a benchmark extra: it is imported here only.
 
 import argparse
 import json
-import math
 import os
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-class _TimeBudget:
-    """A wall-clock budget for `fit`: the learning rate follows a cosine from `peak` to zero over
-    the budget (after a short linear warm-up), and training stops when the budget is spent."""
-
-    def __new__(cls, seconds, peak, warmup=0.03):
-        import keras
-
-        class Budget(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.started = time.perf_counter()
-
-            def on_train_batch_begin(self, batch, logs=None):
-                fraction = min(1.0, (time.perf_counter() - self.started) / seconds)
-                if fraction >= 1.0:
-                    self.model.stop_training = True
-                rate = peak * (fraction / warmup if fraction < warmup else 0.5 * (1 + math.cos(math.pi * (fraction - warmup) / (1 - warmup))))
-                self.model.optimizer.learning_rate.assign(max(rate, 1e-3 * peak))
-
-            def on_epoch_end(self, epoch, logs=None):
-                if (epoch + 1) % 5 == 0:
-                    shown = " ".join(f"{k}={v:.4f}" for k, v in (logs or {}).items() if isinstance(v, float) and k != "learning_rate")
-                    print(f"  epoch {epoch + 1}: {shown} ({time.perf_counter() - self.started:.0f}s)", flush=True)
-
-        return Budget()
 
 
 def quality(args):
@@ -67,6 +40,7 @@ def quality(args):
     from pipelines.datasets import load_dataset
     from pipelines.splits import holdout_split
     from pipelines.train import adapt_batchnorm_momentum, normalization_statistics
+    from pipelines.optim import TimeBudgetCosine
     from tasks import get_task
     from tasks.base import take
 
@@ -102,7 +76,7 @@ def quality(args):
         task.compile(model, keras.optimizers.Adam(args.learning_rate, clipnorm=10.0), jit_compile=False)
         data = task.make_dataset(x_train, task.fit_targets(model, y_train), args.batch_size, shuffle=True, augment=augment, seed=args.seed)
         print(f"{name}: tiny config {model.count_params():,} params, {args.minutes:g} min budget", flush=True)
-        history = model.fit(data, epochs=args.epochs, shuffle=False, verbose=0, callbacks=[_TimeBudget(args.minutes * 60, args.learning_rate)])
+        history = model.fit(data, epochs=args.epochs, shuffle=False, verbose=0, callbacks=[TimeBudgetCosine(args.minutes * 60, args.learning_rate, warmup=0.03, report_every=5)])
         train_seconds = time.perf_counter() - started
         report = task.evaluate(model, x_test, y_test, dataset.class_names)
         task.plots(out / name, model, x_test, y_test, report, dataset.class_names)

@@ -16,7 +16,6 @@ with the image and the proposal count set (SCENE_OVERRIDES, printed and saved wi
 
 import argparse
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -36,24 +35,9 @@ SCENE_OVERRIDES = {
 
 
 def _budget_callback(seconds, peak, warmup=0.05):
-    import keras
+    from pipelines.optim import TimeBudgetCosine
 
-    class Budget(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.started = time.perf_counter()
-
-        def on_train_batch_begin(self, batch, logs=None):
-            fraction = min(1.0, (time.perf_counter() - self.started) / seconds)
-            if fraction >= 1.0:
-                self.model.stop_training = True
-            rate = peak * (fraction / warmup if fraction < warmup else 0.5 * (1 + math.cos(math.pi * (fraction - warmup) / (1 - warmup))))
-            self.model.optimizer.learning_rate.assign(max(rate, 1e-3 * peak))
-
-        def on_epoch_end(self, epoch, logs=None):
-            shown = " ".join(f"{k}={v:.3f}" for k, v in (logs or {}).items() if isinstance(v, float) and k != "learning_rate")
-            print(f"  epoch {epoch + 1}: {shown} ({time.perf_counter() - self.started:.0f}s)", flush=True)
-
-    return Budget()
+    return TimeBudgetCosine(seconds, peak, warmup)
 
 
 def main():

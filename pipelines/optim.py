@@ -105,6 +105,41 @@ class TransformerSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return {"model_dim": self.model_dim, "warmup_steps": self.warmup_steps}
 
 
+class TimeBudgetCosine(keras.callbacks.Callback):
+    """Trains for `seconds` of wall time with a linear warm-up and a cosine decay over that time
+    (not over steps: the benchmarks compare models at equal time), then stops; prints the epoch's
+    losses every `report_every` epochs. The optimiser's learning rate must be a variable."""
+
+    def __init__(self, seconds, peak, warmup=0.05, report_every=1):
+        super().__init__()
+        self.seconds, self.peak, self.warmup, self.report_every = seconds, peak, warmup, report_every
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        self.started = time.perf_counter()
+
+    def _elapsed(self):
+        import time
+
+        return time.perf_counter() - self.started
+
+    def on_train_batch_begin(self, batch, logs=None):
+        import math
+
+        fraction = min(1.0, self._elapsed() / self.seconds)
+        if fraction >= 1.0:
+            self.model.stop_training = True
+        warm = self.warmup
+        rate = self.peak * (fraction / warm if fraction < warm else 0.5 * (1 + math.cos(math.pi * (fraction - warm) / (1 - warm))))
+        self.model.optimizer.learning_rate.assign(max(rate, 1e-3 * self.peak))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.report_every == 0:
+            shown = " ".join(f"{k}={v:.4f}" for k, v in (logs or {}).items() if isinstance(v, float) and k != "learning_rate")
+            print(f"  epoch {epoch + 1}: {shown} ({self._elapsed():.0f}s)", flush=True)
+
+
 def schedule_callbacks(name, monitor="val_loss", factor=0.1, patience=3, milestones=None, step_every=30, **schedule_options):
     """Callbacks for callback-driven schedules.
 

@@ -77,3 +77,140 @@ def anomaly_split(dataset, test_fraction=0.3, seed=0):
     held_out = int(round(len(normal) * float(test_fraction)))
     test = np.concatenate([normal[:held_out], np.flatnonzero(flags)])
     return dataset.x[np.sort(normal[held_out:])], dataset.x[test], flags[test].astype("int32")
+
+
+# === image_to_image: paired edges → shapes, unpaired solid ↔ striped, ×4 SR pairs, style textures ===
+
+
+def sobel_edges(images):
+    """Colour outlines of images [N, H, W, 3] in 0..255: the Sobel gradient magnitude of their
+    luminance (keras.ops.conv with the two 3×3 Sobel kernels) as a 0..1 mask, times the image,
+    so each outline carries the colours on both of its sides (a coloured sketch, on black)."""
+    from keras import ops
+
+    images = np.asarray(images, "float32")
+    luminance = images @ np.asarray([0.299, 0.587, 0.114], "float32")
+    kernel_x = np.asarray([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], "float32")
+    kernels = np.stack([kernel_x, kernel_x.T], axis=-1)[:, :, None, :]
+    gradients = np.asarray(ops.conv(luminance[..., None], kernels, padding="same"))
+    magnitude = np.sqrt(np.sum(np.square(gradients), axis=-1))
+    magnitude[:, [0, -1], :] = 0.0  # the zero padding's artificial border edges
+    magnitude[:, :, [0, -1]] = 0.0
+    mask = np.clip(magnitude / 40.0, 0.0, 1.0)
+    return (mask[..., None] * images).astype("float32")
+
+
+def _solid_shapes(seed, image_size, count):
+    from pipelines.sources_generated import generate_shapes10
+
+    per_class = max(1, -(-int(count) // 10))
+    images, _, masks = generate_shapes10(seed, image_size, per_class, noise=0.0)
+    return images[:count], masks[:count]
+
+
+@register_dataset("edges2shapes", "image_to_image", "paired 32×32: coloured Sobel outlines of a shape (x) → the filled, coloured shape (y) (Pix2Pix)")
+def load_edges2shapes(seed=0, image_size=32, num_examples=400):
+    shapes, _ = _solid_shapes(seed, int(image_size), int(num_examples))
+    return Dataset(
+        name="edges2shapes", task="image_to_image", x=sobel_edges(shapes), y=shapes,
+        description=f"{len(shapes)} paired {image_size}×{image_size} edge maps → filled shapes", value_range=(0.0, 255.0),
+    )
+
+
+def stripe_fill(images, masks, period=4):
+    """The shapes of `images` filled with horizontal stripes (foreground colour / its complement)."""
+    images = np.asarray(images, "float32")
+    rows = (np.arange(images.shape[1]) // max(1, int(period) // 2)) % 2
+    colour = np.sum(images * masks[..., None], axis=(1, 2)) / np.maximum(masks.sum(axis=(1, 2))[:, None], 1)
+    stripes = np.where(rows[None, :, None, None] == 1, colour[:, None, None, :], 255.0 - colour[:, None, None, :])
+    return np.where(masks[..., None] > 0, stripes, images).astype("float32")
+
+
+@register_dataset("solid2striped", "image_to_image", "unpaired 32×32: solid-filled shapes (x, domain A) and, from another seed, stripe-filled shapes (y, domain B) (CycleGAN)")
+def load_solid2striped(seed=0, image_size=32, num_examples=400):
+    domain_a, _ = _solid_shapes(seed, int(image_size), int(num_examples))
+    other, masks = _solid_shapes(seed + 7919, int(image_size), int(num_examples))
+    return Dataset(
+        name="solid2striped", task="image_to_image", x=domain_a, y=stripe_fill(other, masks),
+        description=f"{len(domain_a)} unpaired solid (A) and striped (B) {image_size}×{image_size} shapes", value_range=(0.0, 255.0),
+    )
+
+
+def bicubic_downsample(images, factor=4):
+    """×`factor` bicubic down-sampling with antialiasing (SRGAN's LR inputs), 0..255."""
+    import tensorflow as tf
+
+    images = np.asarray(images, "float32")
+    size = (images.shape[1] // int(factor), images.shape[2] // int(factor))
+    return np.clip(tf.image.resize(images, size, method="bicubic", antialias=True).numpy(), 0.0, 255.0).astype("float32")
+
+
+@register_dataset("shapes_sr4", "image_to_image", "×4 super-resolution pairs: bicubic 8×8 LR (x) → 32×32 HR shapes (y)")
+def load_shapes_sr4(seed=0, image_size=32, num_examples=400, factor=4):
+    from pipelines.sources_generated import generate_shapes10
+
+    if int(image_size) % int(factor):
+        raise ValueError(f"image_size must be a multiple of factor. Received: image_size={image_size}, factor={factor}")
+    per_class = max(1, -(-int(num_examples) // 10))
+    high, _, _ = generate_shapes10(seed, int(image_size), per_class, noise=8.0)
+    high = high[: int(num_examples)]
+    return Dataset(
+        name="shapes_sr4", task="image_to_image", x=bicubic_downsample(high, factor), y=high,
+        description=f"{len(high)} ×{factor} pairs ({image_size // factor}→{image_size} px)", value_range=(0.0, 255.0),
+    )
+
+
+STYLE_TEXTURES = ("stripes", "checker", "noise")
+
+
+def style_texture(kind, image_size=32, seed=0):
+    """One procedural style image [S, S, 3] in 0..255: diagonal colour stripes, a checkerboard or
+    smoothed colour noise (spec §8.2: procedural textures as styles)."""
+    rng = np.random.default_rng(seed)
+    size = int(image_size)
+    yy, xx = np.mgrid[0:size, 0:size].astype("float32")
+    colour_a, colour_b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    if kind == "stripes":
+        pattern = (np.sin((xx + yy) * np.pi / 3.0) > 0).astype("float32")
+    elif kind == "checker":
+        pattern = (((xx // 4) + (yy // 4)) % 2).astype("float32")
+    elif kind == "noise":
+        import scipy.ndimage
+
+        pattern = scipy.ndimage.gaussian_filter(rng.uniform(size=(size, size)), 1.5)
+        pattern = (pattern - pattern.min()) / max(np.ptp(pattern), 1e-6)
+    else:
+        raise ValueError(f"style must be one of {STYLE_TEXTURES}. Received: style={kind!r}")
+    return (pattern[..., None] * colour_a + (1.0 - pattern[..., None]) * colour_b).astype("float32")
+
+
+@register_dataset("shapes_style", "image_to_image", "style transfer: shapes scenes as content (x), one procedural texture as the style of every example (y)")
+def load_shapes_style(seed=0, image_size=32, num_examples=200, style="stripes"):
+    from pipelines.sources_generated import generate_shapes10
+
+    per_class = max(1, -(-int(num_examples) // 10))
+    content = generate_shapes10(seed, int(image_size), per_class, noise=5.0)[0][: int(num_examples)]
+    texture = style_texture(style, int(image_size), seed)
+    return Dataset(
+        name="shapes_style", task="image_to_image", x=content, y=np.repeat(texture[None], len(content), axis=0),
+        description=f"{len(content)} {image_size}×{image_size} shapes as content, '{style}' texture as style", value_range=(0.0, 255.0),
+    )
+
+
+# --- diffusion data (multimodal helper's block): scikit-learn's digits at their own 8×8 size ------
+
+
+@register_dataset("digits8", "generative", "scikit-learn's 1,797 digits at their native 8×8×1, pixels 0..255 (DDPM's image data)")
+def load_digits8(seed=0):
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    return Dataset(
+        name="digits8",
+        task="generative",
+        x=(bunch.images[..., None] * (255.0 / 16.0)).astype("float32"),
+        y=bunch.target.astype("int32"),
+        class_names=[str(d) for d in range(10)],
+        description="scikit-learn digits, 8×8×1, pixels 0..255",
+        value_range=(0.0, 255.0),
+    )

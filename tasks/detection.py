@@ -813,6 +813,12 @@ def coco_evaluation(y_true, outputs, class_names=None, return_curves=False):
         curves = evaluator.eval["precision"][0, :, :, 0, -1]
         recall = np.asarray(evaluator.params.recThrs, np.float64)
         return {name: (recall, curves[:, k]) for k, name in enumerate(names) if k < curves.shape[1]}
+    stats, per_class = coco_summary(evaluator, names)
+    return {**report, "map": stats[0], "map50": stats[1], "map75": stats[2], "ap50_per_class": per_class}
+
+
+def coco_summary(evaluator, names):
+    """([AP@[.5:.95], AP@0.5, AP@0.75], {class name: AP@0.5}) of an evaluated COCOeval (boxes or masks)."""
     stats = [max(0.0, float(v)) for v in evaluator.stats[:3]]  # -1 = undefined (no objects) → 0
     # precision [T, R, K, A, M]: IoU 0.5, every recall, class k, area "all", 100 detections.
     precision = evaluator.eval["precision"][0, :, :, 0, -1]
@@ -822,7 +828,7 @@ def coco_evaluation(y_true, outputs, class_names=None, return_curves=False):
         column = column[column > -1]
         if column.size:
             per_class[name] = float(np.mean(column))
-    return {**report, "map": stats[0], "map50": stats[1], "map75": stats[2], "ap50_per_class": per_class}
+    return stats, per_class
 
 
 def precision_recall_plot(path, y_true, outputs, class_names=None):

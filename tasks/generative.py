@@ -238,6 +238,29 @@ def is_point_data(samples):
     return np.ndim(samples) == 2
 
 
+def is_volume_data(samples):
+    """Voxel grids [N, D, H, W, C] (3D-GAN) rather than images [N, H, W, C]."""
+    return np.ndim(samples) == 5
+
+
+def volume_features(volumes, cells=4):
+    """Fréchet features of voxel grids: the mean occupancy of cells³ blocks per channel (no image
+    network exists for volumes; 4³ blocks keep the covariance small and well estimated)."""
+    volumes = np.asarray(volumes, dtype="float32")
+    n, d, h, w, c = volumes.shape
+    cells = min(cells, d, h, w)
+    blocks = volumes[:, : d // cells * cells, : h // cells * cells, : w // cells * cells]
+    blocks = blocks.reshape(n, cells, d // cells, cells, h // cells, cells, w // cells, c).mean(axis=(2, 4, 6))
+    return blocks.reshape(n, -1)
+
+
+def volume_projections(samples):
+    """Images [N, H, W, C] of voxel grids (max occupancy along the depth axis) for sample pictures;
+    other samples pass through."""
+    samples = np.asarray(samples, dtype="float32")
+    return samples.max(axis=1) if is_volume_data(samples) else samples
+
+
 # --- Fréchet distance -----------------------------------------------------------------------------
 
 
@@ -368,8 +391,8 @@ def frechet_distance_images(images_a, images_b, network=None):
     """Fréchet distance between two image sets (pixels 0..255) on the feature network's features;
     between two point sets [N, D] on the points themselves."""
     images_a = np.asarray(images_a, dtype="float32")
-    if is_point_data(images_a):
-        return frechet_distance(images_a, np.asarray(images_b, dtype="float32"))
+    if is_point_data(images_a) or is_volume_data(images_a):
+        return frechet_distance(sample_features(images_a), sample_features(images_b))
     network = network or feature_network(images_a.shape[1:])
     return frechet_distance(image_features(images_a, network), image_features(images_b, network))
 
@@ -379,6 +402,8 @@ def sample_features(samples, network=None):
     samples = np.asarray(samples, dtype="float32")
     if is_point_data(samples):
         return samples
+    if is_volume_data(samples):
+        return volume_features(samples)
     return image_features(samples, network or feature_network(samples.shape[1:]))
 
 
@@ -523,7 +548,7 @@ def save_samples_picture(samples, path, columns=8, value_range=(0.0, 255.0), tit
     """A PNG of generator samples: an image grid, or a scatter plot for point data."""
     if is_point_data(samples):
         return save_point_scatter(samples, path, title=title)
-    return save_image_grid(samples, path, columns=columns, value_range=value_range)
+    return save_image_grid(volume_projections(samples), path, columns=columns, value_range=value_range)
 
 
 def _generate(model, inputs, batch_size=256):
@@ -566,7 +591,7 @@ def frechet_distance_callback(real_images, seed=0, key="val_frechet_distance"):
     import keras
 
     real_images = np.asarray(real_images, dtype="float32")
-    network = None if is_point_data(real_images) else feature_network(real_images.shape[1:])
+    network = None if is_point_data(real_images) or is_volume_data(real_images) else feature_network(real_images.shape[1:])
     real_features = sample_features(real_images, network)
 
     class FrechetDistance(keras.callbacks.Callback):
@@ -669,7 +694,7 @@ class Generative(Task):
         """
         real = np.asarray(x, dtype="float32")
         points = is_point_data(real)
-        network = None if points else feature_network(real.shape[1:])
+        network = None if points or is_volume_data(real) else feature_network(real.shape[1:])
         real_features = sample_features(real, network)
 
         def distance_to_real(generator_model):
@@ -690,7 +715,7 @@ class Generative(Task):
             "frechet_distance_real": real_vs_real,
             "real_reference": reference,
             "num_examples": int(len(real)),
-            "feature_network": "the points themselves" if points else (
+            "feature_network": "the points themselves" if points else "voxel occupancy of 4³ blocks" if is_volume_data(real) else (
                 f"digits CNN v{FEATURE_NETWORK_VERSION}, {network.outputs[0].shape[-1]} features (FID-like; not published FID)"
             ),
         }
@@ -713,7 +738,7 @@ class Generative(Task):
             save_point_scatter(generate_samples(model, 2000, 0), Path(run_dir) / "samples.png", real=real, title=title, modes=modes)
             return
         generated = generate_samples(model, 64, 0)
-        save_comparison(real[:64], generated, Path(run_dir) / "samples.png", value_range=_value_range(model), title=title)
+        save_comparison(volume_projections(real[:64]), volume_projections(generated), Path(run_dir) / "samples.png", value_range=_value_range(model), title=title)
 
     def save_samples(self, model, path, n=64, seed=0, label=None, class_names=None):
         """`deepzoo sample`: `n` samples of a trained generator as one PNG (an image grid, or a
@@ -759,7 +784,9 @@ class Generative(Task):
         images = np.asarray(y, dtype="float32")
         return model.fit(images, batch_size=len(images), epochs=epochs, shuffle=False, verbose=0).history
 
-    def check_training(self, model, x, y, epochs=4, learning_rate=2e-4):
+    check_learning_rate = 2e-4
+
+    def check_training(self, model, x, y, epochs=4, learning_rate=None, jit_compile=False):
         """"gan_steps": a few steps of `fit` on the sample batch `y` give finite losses and move both
         networks, each by its own optimiser (k discriminator steps per generator step where the
         model's `discriminator_steps` says so).
@@ -773,10 +800,11 @@ class Generative(Task):
         negative ELBO, the reconstruction error): its check is "loss_falls".
         """
         if not hasattr(model, "discriminator"):
-            return Task.check_training(self, model, x, y, epochs, learning_rate)
+            return Task.check_training(self, model, x, y, epochs, learning_rate, jit_compile)
         generator_before = [np.array(w) for w in model.generator.trainable_weights]
         discriminator_before = [np.array(w) for w in model.discriminator.trainable_weights]
-        history = self.fit_example(model, x, y, epochs, learning_rate)
+        learning_rate = self.check_learning_rate if learning_rate is None else learning_rate
+        history = self.fit_example(model, x, y, epochs, learning_rate, jit_compile=jit_compile)
         losses = {key: history[key] for key in ("d_loss", "g_loss")}
         if not all(math.isfinite(v) for values in losses.values() for v in values):
             return CheckOutcome(False, f"non-finite losses {losses}")

@@ -404,6 +404,8 @@ def overlay_grid(images, true_masks, predicted_masks, class_names, path):
 
     true_masks = centre_crop(np.asarray(true_masks), predicted_masks.shape[1:3])
     images = centre_crop(np.asarray(images, dtype="float32"), predicted_masks.shape[1:3])
+    if images.shape[-1] not in (1, 3):  # non-RGB grids (LiDAR range images, BEV maps): last channel as grey
+        images = images[..., -1:]
     k = len(class_names) if class_names else int(max(true_masks.max(initial=0), predicted_masks.max(initial=0)) + 1)
     colours = _colour_mapping(k)
     low, high = float(images.min(initial=0.0)), float(images.max(initial=1.0))

@@ -12,6 +12,9 @@ _FAST_OPTIONS = {
     "shapes10_area": {"num_per_class": 20},
     "shapes_scenes": {"n": 40},
     "shapes_masks": {"n": 40},
+    "shapes_captions": {"n": 40},
+    "shapes_vqa": {"n": 40},
+    "shapes_clip": {"n": 40},
 }
 
 
@@ -34,6 +37,8 @@ def _check_contract(dataset, task):
         assert len(values) == length(dataset.x)
         if values.dtype.kind in "OUS":  # text: non-empty sentences
             assert all(isinstance(s, str) and s.strip() for s in values.tolist())
+        elif values.dtype.kind in "iu":  # token ids of a closed vocabulary (VQA questions)
+            assert values.dtype == np.int32 and values.min() >= 0
         else:
             assert values.dtype == np.float32 and np.isfinite(values).all()
     if task == "classification":
@@ -41,10 +46,11 @@ def _check_contract(dataset, task):
         assert dataset.num_classes and 0 <= dataset.y.min() and dataset.y.max() < dataset.num_classes
     elif task == "regression":
         assert dataset.y.dtype == np.float32 and dataset.y.ndim >= 2  # [N, T], or dense [N, H, W, C]
-    if dataset.value_range is not None:  # the range of the images (the `rgb` entry of a dict)
+    if dataset.value_range is not None:  # the range of the images (the `rgb` or `image` entry of a dict)
         low, high = dataset.value_range
-        images = dataset.x["rgb"] if isinstance(dataset.x, dict) else dataset.x
-        assert low <= images.min() and images.max() <= high
+        images = next((dataset.x[k] for k in ("rgb", "image") if k in dataset.x), None) if isinstance(dataset.x, dict) else dataset.x
+        if images is not None:
+            assert low <= images.min() and images.max() <= high
     for field in ("boxes", "masks", "keypoints"):
         values = getattr(dataset, field)
         if values is not None:

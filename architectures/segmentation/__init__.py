@@ -7,3 +7,4 @@ from architectures.segmentation import deconvnet_segnet  # noqa: F401
 from architectures.segmentation import enet  # noqa: F401
 from architectures.segmentation import deeplab  # noqa: F401
 from architectures.segmentation import sharpmask  # noqa: F401
+from architectures.segmentation import mask_rcnn  # noqa: F401
