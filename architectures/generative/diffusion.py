@@ -152,8 +152,29 @@ def _unet(x, embedding, width, multipliers, blocks, groups, name):
     return keras.layers.Conv2D(x.shape[-1], 3, padding="same", name=f"{name}_out")(h)
 
 
+class DiffusionSteps:
+    """`fit`'s steps of a model trained on one loss, `diffusion_loss(samples, condition, training)`
+    over `_unpack(data)`, tracked by `loss_tracker` (DDPM, and unCLIP's joint loss)."""
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        samples, condition = self._unpack(data)
+        with tf.GradientTape() as tape:
+            loss = self.diffusion_loss(samples, condition, training=True)
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data):
+        samples, condition = self._unpack(data)
+        self.loss_tracker.update_state(self.diffusion_loss(samples, condition))
+        return {"loss": self.loss_tracker.result()}
+
+
 @keras.saving.register_keras_serializable(package="deepzoo")
-class DDPM(ZooModel):
+class DDPM(DiffusionSteps, ZooModel):
     """DDPM: `fit(samples)` minimises L_simple; the graph is one ancestral denoising step.
 
     Args:
@@ -275,21 +296,6 @@ class DDPM(ZooModel):
             return x["samples"], x.get("condition")
         return x, None
 
-    def train_step(self, data):
-        import tensorflow as tf
-
-        samples, condition = self._unpack(data)
-        with tf.GradientTape() as tape:
-            loss = self.diffusion_loss(samples, condition, training=True)
-        variables = self.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
-
-    def test_step(self, data):
-        samples, condition = self._unpack(data)
-        self.loss_tracker.update_state(self.diffusion_loss(samples, condition))
-        return {"loss": self.loss_tracker.result()}
 
     # --- sampling -----------------------------------------------------------------------------
 

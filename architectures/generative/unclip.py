@@ -31,7 +31,7 @@ from keras import ops
 
 from architectures.base import ZooModel
 from architectures.generative.clip import CLIP, symmetric_infonce
-from architectures.generative.diffusion import DDPM
+from architectures.generative.diffusion import DDPM, DiffusionSteps
 from architectures.registry import ModelSpec, register
 from tasks import TensorSpec
 
@@ -53,7 +53,7 @@ def _prior_network(embed_dim, width, depth, name):
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
-class UnCLIP(ZooModel):
+class UnCLIP(DiffusionSteps, ZooModel):
     """CLIP + regression prior + conditional DDPM decoder; the graph is one text-conditioned step.
 
     Args:
@@ -191,21 +191,6 @@ class UnCLIP(ZooModel):
             raise ValueError("dalle2_unclip trains on x = {'samples': images, 'caption_ids': ids}.")
         return x["samples"], x
 
-    def train_step(self, data):
-        import tensorflow as tf
-
-        samples, condition = self._unpack(data)
-        with tf.GradientTape() as tape:
-            loss = self.diffusion_loss(samples, condition, training=True)
-        variables = self.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
-
-    def test_step(self, data):
-        samples, condition = self._unpack(data)
-        self.loss_tracker.update_state(self.diffusion_loss(samples, condition))
-        return {"loss": self.loss_tracker.result()}
 
     # --- sampling -----------------------------------------------------------------------------
 
