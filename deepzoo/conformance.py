@@ -142,13 +142,14 @@ def check_xla(spec, model, x, y, compiled_training=None):
 
 def _canonical_param_count(name):
     """The canonical config's parameter count. Counting needs the variables' shapes, not their
-    values: built in a `keras.StatelessScope`, variables skip their initialisers (seconds of random
-    numbers for a 100 M-parameter model). A model that computes with its weights while it builds
+    values: built in a `keras.StatelessScope` that does not initialise them on exit, variables never
+    run their initialisers (seconds of random numbers and QR decompositions for a 100 M-parameter
+    model); `clear_session` then drops them. A model that computes with its weights while it builds
     cannot be built there and is built normally."""
     import keras
 
     try:
-        with keras.StatelessScope():
+        with keras.StatelessScope(initialize_variables=False):
             return architectures.create_model(name).count_params()
     except Exception:
         keras.backend.clear_session()
