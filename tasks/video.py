@@ -10,12 +10,28 @@ Element structures (batched):
 The loss and metrics are classification's (sparse cross-entropy over the last axis, which Keras
 applies per clip for [N, C] targets). Image augmentation presets do not apply: a horizontal flip
 turns "left" into "right", and a per-frame random crop breaks the motion; so none by default.
+`build_augmentation("motion")` (or a dict of `MOTION_AUGMENTATION`'s keys) is the video kind's own:
+transforms of the whole clip that map every motion class onto a known one, with the label mapped
+too (`motion_label_maps`): a horizontal flip swaps left and right, a vertical flip up and down,
+playing the clip backwards swaps left/right, up/down and zoom in/out (rotation, bounce and static
+keep their class), and one random shift of every frame (reflected borders) moves the scene
+without changing its motion.
 """
 
 import numpy as np
 
 from tasks.base import random_inputs
 from tasks.classification import Classification, predicted_classes
+
+# The "motion" preset: each transform's probability, and the largest shift in pixels.
+MOTION_AUGMENTATION = {"flip_horizontal": 0.5, "flip_vertical": 0.5, "reverse": 0.5, "shift": 4}
+# Class names each transform swaps; every other class keeps its label (a mirrored or reversed
+# rotation is a rotation, a reversed bounce a bounce, a static clip stays static).
+MOTION_SWAPS = {
+    "flip_horizontal": (("left", "right"),),
+    "flip_vertical": (("up", "down"),),
+    "reverse": (("left", "right"), ("up", "down"), ("zoom_in", "zoom_out")),
+}
 
 
 def _single_output(outputs):
@@ -66,6 +82,102 @@ class Video(Classification):
 
     def quantized_reference(self, reference_outputs):
         return predicted_classes(_single_output(reference_outputs))
+
+    def build_augmentation(self, config, dataset, seed):
+        """Label-mapping motion augmentation (see the module docstring): "motion" or a dict with
+        keys of `MOTION_AUGMENTATION` (probabilities, and `shift` in pixels); None for "none"."""
+        if config in (None, "none", {}):
+            return None
+        if config == "motion":
+            config = dict(MOTION_AUGMENTATION)
+        if not isinstance(config, dict) or set(config) - set(MOTION_AUGMENTATION):
+            raise ValueError(f"video augmentation is 'motion' or a dict with keys {sorted(MOTION_AUGMENTATION)}. Received: {config!r}")
+        if isinstance(dataset.x, dict) and config.get("reverse"):
+            # Backwards flow is the inverse warp sampled at the next frame's pixels, not a relabelling.
+            config = {**config, "reverse": 0.0}
+        return motion_augmentation(config, motion_label_maps(dataset.class_names), seed)
+
+
+# --- augmentation ---------------------------------------------------------------------------
+
+
+def motion_label_maps(class_names):
+    """{transform: int32 [K] new label of each class} from `MOTION_SWAPS` and the class names."""
+    names = list(class_names)
+    maps = {}
+    for transform, pairs in MOTION_SWAPS.items():
+        table = np.arange(len(names), dtype="int32")
+        for a, b in pairs:
+            if a in names and b in names:
+                table[names.index(a)], table[names.index(b)] = names.index(b), names.index(a)
+        maps[transform] = table
+    return maps
+
+
+def motion_augmentation(config, label_maps, seed=0):
+    """A batch transform `(x, y) -> (x, y)` of clips [B, T, H, W, C] (labels [B]), untrimmed clip
+    sequences [B, C, T, H, W, 3] (labels [B, C]) or {"rgb", "flow"} clips.
+
+    Each example is flipped left-right, up-down and played backwards with the probabilities of
+    `config` (labels mapped by `label_maps`; a flip also mirrors the flow and negates its x or y
+    component), and shifted by one random (dy, dx) in [-shift, shift] pixels for all its frames."""
+    import tensorflow as tf
+
+    shift = int(config.get("shift", 0))
+    maps = {name: tf.constant(table) for name, table in label_maps.items()}
+
+    def first(x):
+        return x["rgb"] if isinstance(x, dict) else x
+
+    def choose(mask, new, old):
+        mask = tf.reshape(mask, [-1] + [1] * (len(old.shape) - 1))
+        return tf.where(mask, new, old)
+
+    def transform(x, mask, spatial_axis=None, time_axes=None, flow_sign=None):
+        def one(name, value):
+            axes = [len(value.shape) + spatial_axis] if spatial_axis is not None else list(time_axes)
+            new = tf.reverse(value, axes)
+            if name == "flow" and flow_sign is not None:
+                new = new * tf.constant(flow_sign, new.dtype)
+            return choose(mask, new, value)
+
+        if isinstance(x, dict):
+            return {name: one(name, value) for name, value in x.items()}
+        return one("clip", x)
+
+    def augment(x, y):
+        batch = tf.shape(first(x))[0]
+        rank = len(first(x).shape)
+        draws = tf.random.uniform([3, batch], seed=seed)
+        for index, (name, axis, sign) in enumerate(
+            (("flip_horizontal", -2, (-1.0, 1.0)), ("flip_vertical", -3, (1.0, -1.0)), ("reverse", None, None))
+        ):
+            probability = float(config.get(name, 0.0))
+            if probability <= 0.0:
+                continue
+            mask = draws[index] < probability
+            time_axes = list(range(1, rank - 3)) if axis is None else None
+            x = transform(x, mask, axis, time_axes, sign)
+            new_y = tf.gather(maps[name], y)
+            if name == "reverse" and len(y.shape) == 2:  # a backwards sequence: its clips' labels too
+                new_y = tf.reverse(new_y, [1])
+            y = choose(mask, new_y, y)
+        if shift > 0:
+            offsets = tf.random.uniform([batch, 2], -shift, shift + 1, dtype=tf.int32, seed=seed + 1)
+
+            def move(value):
+                height, width = value.shape[-3], value.shape[-2]
+                pad = [[0, 0]] * (len(value.shape) - 3) + [[shift, shift], [shift, shift], [0, 0]]
+                padded = tf.pad(value, pad, mode="SYMMETRIC")
+                rows = tf.range(height)[None] + shift + offsets[:, :1]
+                cols = tf.range(width)[None] + shift + offsets[:, 1:]
+                padded = tf.gather(padded, rows, axis=len(value.shape) - 3, batch_dims=1)
+                return tf.gather(padded, cols, axis=len(value.shape) - 2, batch_dims=1)
+
+            x = {name: move(value) for name, value in x.items()} if isinstance(x, dict) else move(x)
+        return x, y
+
+    return augment
 
 
 # --- clip → video -----------------------------------------------------------------------------

@@ -198,6 +198,60 @@ def test_clip_scores_average_into_video_predictions():
     assert video_accuracy(clip_scores, labels, [7, 7, 7, 2, 2]) == 1.0
 
 
+# --- augmentation -----------------------------------------------------------------------------
+
+
+def test_motion_augmentation_maps_each_label_onto_the_motion_it_makes():
+    task = get_task("video")
+    data = load_dataset("moving_shapes_flow", seed=2, num_per_class=2)
+    sprite = np.abs(data.x["flow"]).sum(-1) > 0
+    mean_flow = lambda flow, mask, axis: float(flow[mask][..., axis][sprite[mask]].mean())
+    right, down = data.y == MOTIONS.index("right"), data.y == MOTIONS.index("down")
+    x, y = task.build_augmentation({"flip_horizontal": 1.0, "flip_vertical": 1.0}, data, seed=0)(data.x, data.y)
+    flow, y = np.asarray(x["flow"]), np.asarray(y)
+    np.testing.assert_array_equal(np.asarray(x["rgb"]), data.x["rgb"][:, :, ::-1, ::-1])
+    sprite = sprite[:, :, ::-1, ::-1]
+    # The mirrored clips move the other way, and their labels say so.
+    assert set(y[right]) == {MOTIONS.index("left")} and mean_flow(flow, right, 0) < -0.5
+    assert set(y[down]) == {MOTIONS.index("up")} and mean_flow(flow, down, 1) < -0.5
+    keep = ~np.isin(data.y, [MOTIONS.index(m) for m in ("left", "right", "up", "down")])
+    np.testing.assert_array_equal(y[keep], data.y[keep])
+    # Played backwards, a zoom in is a zoom out; a sequence's clip labels reverse with it.
+    clips = load_dataset("moving_shapes", seed=2, num_per_class=1)
+    x, y = task.build_augmentation({"reverse": 1.0}, clips, seed=0)(clips.x, clips.y)
+    np.testing.assert_array_equal(np.asarray(x), clips.x[:, ::-1])
+    assert [MOTIONS[i] for i in np.asarray(y)] == [
+        {"left": "right", "right": "left", "up": "down", "down": "up", "zoom_in": "zoom_out", "zoom_out": "zoom_in"}.get(MOTIONS[i], MOTIONS[i])
+        for i in clips.y
+    ]
+    untrimmed = load_dataset("moving_shapes_untrimmed", seed=2, num_sequences=3)
+    x, y = task.build_augmentation({"reverse": 1.0}, untrimmed, seed=0)(untrimmed.x, untrimmed.y)
+    np.testing.assert_array_equal(np.asarray(x), untrimmed.x[:, ::-1, ::-1])
+    reversed_names = [[untrimmed.class_names[i] for i in row] for row in np.asarray(y)]
+    assert reversed_names[0][::-1] == [
+        {"left": "right", "right": "left", "up": "down", "down": "up", "zoom_in": "zoom_out", "zoom_out": "zoom_in"}.get(n, n)
+        for n in (untrimmed.class_names[i] for i in untrimmed.y[0])
+    ]
+
+
+def test_motion_augmentation_shifts_every_frame_of_a_clip_alike():
+    task = get_task("video")
+    data = load_dataset("moving_shapes", seed=1, num_per_class=1)
+    x, y = task.build_augmentation({"shift": 3}, data, seed=0)(data.x, data.y)
+    x = np.asarray(x)
+    np.testing.assert_array_equal(np.asarray(y), data.y)
+    for clip, original in zip(x, data.x):
+        matches = [
+            (dy, dx)
+            for dy in range(-3, 4)
+            for dx in range(-3, 4)
+            if np.array_equal(clip[:, 3:-3, 3:-3], original[:, 3 + dy : 29 + dy, 3 + dx : 29 + dx])
+        ]
+        assert len(matches) == 1
+    with pytest.raises(ValueError, match="video augmentation"):
+        task.build_augmentation("flip", data, seed=0)
+
+
 # --- temporal detection -----------------------------------------------------------------------
 
 

@@ -316,13 +316,14 @@ def scaled(filters, multiplier, minimum=2):
     return max(minimum, int(round(filters * multiplier)))
 
 
-def frame_tower(x, table, width_multiplier=1.0, temporal=None, prefix="", pool_padding=None):
+def frame_tower(x, table, width_multiplier=1.0, temporal=None, prefix="", pool_padding=None, max_pools=None):
     """A CNN from a layer table, each layer per frame unless `temporal` gives its time extent.
 
     Table rows: ("conv", filters, kernel, stride, padding), ("lrn",), ("pool", size, stride[, padding]).
     `temporal`: {conv index: (extent, stride)} of convolutions that span time (valid in time,
     as in Karpathy et al.'s fusion models). Pools are spatial, 'valid' unless the row or
-    `pool_padding` says otherwise (tiny 32 px inputs need 'same' where the paper's 227 px do not).
+    `pool_padding` says otherwise (tiny 32 px inputs need 'same' where the paper's 227 px do not);
+    `max_pools` keeps only the table's first that many pools (None: all of them).
     """
     temporal = temporal or {}
     # Layers that span time run on the clip; once none is left, the frames fold into the batch and
@@ -351,6 +352,8 @@ def frame_tower(x, table, width_multiplier=1.0, temporal=None, prefix="", pool_p
             size, stride = row[1:3]
             padding = pool_padding or (row[3] if len(row) > 3 else "valid")
             pool_index += 1
+            if max_pools is not None and pool_index > max_pools:
+                continue
             x = pool(x, "max", (1, size, size), (1, stride, stride), padding=padding, name=f"{prefix}pool{conv_index}")
         else:
             raise ValueError(f"Unknown tower row {row!r}")

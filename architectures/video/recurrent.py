@@ -16,7 +16,10 @@ The paper's RGB and flow models are fused late by weighted averaging; this row i
 
 The paper gives no parameter counts for either; the references are faithful builds (B). AlexNet's
 two-GPU grouping is not reproduced (one group), which the count reflects. Tiny configs use 'same'
-pooling so 32 px frames survive three 3×3/2 pools.
+pooling so 32 px frames survive three 3×3/2 pools. Pooled three times, though, a 32 px frame is
+one 1×1 cell: a max over the whole frame that no longer says where the sprite is, so the LSTM has
+no motion to see (both tiny rows sat at chance). `max_pools` keeps fewer of the tower's pools, so
+that fc6 reads a spatial grid as the paper's fc6 reads pool5's 6×6 grid.
 """
 
 import keras
@@ -61,6 +64,10 @@ class FrameRNN(ZooModel):
         weighting: "linear" (Ng et al.'s g) or "uniform" (LRCN's average).
         width_multiplier: scales conv, FC and LSTM widths (tiny configs).
         pool_padding: None (the table's 'valid') or "same" (small frames).
+        max_pools: keep only the tower's first that many max-pools (None: all, the paper). The
+            paper's 227 px frames leave a 6×6 grid at pool5 for fc6 to read; 32 px frames pooled
+            three times leave 1×1, a max over the whole frame that no longer says where the sprite
+            is, so the LSTM cannot see it move (the tiny rows sat at chance).
         dropout: after each FC layer.
         unroll: unroll the LSTMs over the T frames (fixed T; every export format converts it).
         preprocessing: deterministic input preprocessing (`model_input`).
@@ -76,6 +83,7 @@ class FrameRNN(ZooModel):
         weighting="linear",
         width_multiplier=1.0,
         pool_padding=None,
+        max_pools=None,
         dropout=0.5,
         unroll=True,
         preprocessing=None,
@@ -86,7 +94,7 @@ class FrameRNN(ZooModel):
             raise ValueError(f"tower must be one of {sorted(TOWERS)}. Received: tower={tower!r}")
         table, fc = TOWERS[tower]
         inputs, x = clip_input(input_shape, preprocessing)
-        x = frame_tower(x, table, width_multiplier, pool_padding=pool_padding)
+        x = frame_tower(x, table, width_multiplier, pool_padding=pool_padding, max_pools=max_pools)
         x = keras.layers.Reshape((x.shape[1], -1), name="flatten")(x)
         x = dense_stack(x, fc, width_multiplier, dropout)
         for index in range(lstm_layers):
@@ -108,7 +116,7 @@ register(
         canonical_config=dict(input_shape=(30, 227, 227, 3), num_classes=487, tower="caffenet", lstm_units=512, lstm_layers=5, weighting="linear"),
         tiny_config=dict(
             input_shape=(8, 32, 32, 3), num_classes=9, tower="caffenet", lstm_units=512, lstm_layers=2,
-            weighting="linear", width_multiplier=1 / 32, pool_padding="same", dropout=0.0,
+            weighting="linear", width_multiplier=1 / 32, pool_padding="same", max_pools=0, dropout=0.0,
         ),
         reference_params=76_367_207,
         reference_source="B (faithful build: CaffeNet to fc7 without grouping + 5 × LSTM 512)",
@@ -117,7 +125,11 @@ register(
         default_dataset="moving_shapes",
         inputs=CLIP,
         outputs=PROBABILITIES,
-        notes="Sports-1M's 487 classes; 30 frames. The tiny config stacks 2 LSTM layers instead of 5.",
+        notes=(
+            "Sports-1M's 487 classes; 30 frames. The tiny config stacks 2 LSTM layers instead of 5 and drops the "
+            "max-pools (max_pools=0), so that fc6 reads a 6×6 grid of its 32 px frames as the paper's fc6 reads "
+            "pool5's 6×6 grid of 227 px frames; pooled to 1×1 the tiny row sat at chance."
+        ),
     )
 )
 
@@ -129,8 +141,8 @@ register(
         builder=FrameRNN,
         canonical_config=dict(input_shape=(16, 227, 227, 3), num_classes=101, tower="lrcn", lstm_units=256, lstm_layers=1, weighting="uniform", name="lrcn"),
         tiny_config=dict(
-            input_shape=(8, 32, 32, 3), num_classes=9, tower="lrcn", lstm_units=256, lstm_layers=1,
-            weighting="uniform", width_multiplier=1 / 16, pool_padding="same", dropout=0.0, name="lrcn",
+            input_shape=(8, 32, 32, 3), num_classes=9, tower="lrcn", lstm_units=1024, lstm_layers=1,
+            weighting="uniform", width_multiplier=1 / 64, pool_padding="same", max_pools=0, dropout=0.0, name="lrcn",
         ),
         reference_params=67_946_469,
         reference_source="B (faithful build: the paper's CNN to fc6 + LSTM 256)",
@@ -139,6 +151,11 @@ register(
         default_dataset="moving_shapes",
         inputs=CLIP,
         outputs=PROBABILITIES,
-        notes="UCF-101; 16-frame clips (the paper samples them every 8 frames and averages clips per video).",
+        notes=(
+            "UCF-101; 16-frame clips (the paper samples them every 8 frames and averages clips per video). The tiny "
+            "config drops the max-pools (max_pools=0: fc6 reads a 7×7 grid, not a 1×1 max over the frame) and "
+            "scales widths by 1/64 (conv 2–8 channels, fc6 64, LSTM 1024/64 = 16 cells): wider, it memorised "
+            "its training clips."
+        ),
     )
 )
