@@ -92,6 +92,9 @@ def test_deepcut_decodes_two_people_from_analytic_maps():
     assert len(people) == 2
     for truth in keypoints[0]:
         assert min(np.abs(p[:, :2] - truth[:, :2]).max() for p in people) < 3.0
+    # Each candidate keeps the class whose map it peaked in (a shoulder peak is no neck candidate).
+    points, probabilities = model.candidates(heat)
+    assert np.all(np.count_nonzero(probabilities, axis=1) == 1) and len(points) == 2 * 14
 
 
 def test_alphapose_sdtn_inverts_the_stn_exactly_and_crops_the_right_place():

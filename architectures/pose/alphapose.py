@@ -26,6 +26,7 @@ from tasks import TensorSpec
 from tasks import pose as pose_task
 
 BOX_ENLARGEMENT = 1.2  # RMPE §4.1: detected boxes are extended by 20 % in width and height
+BN_MOMENTUM = 0.9
 
 
 def _residual(x, filters, name):
@@ -33,7 +34,10 @@ def _residual(x, filters, name):
     skip = x if x.shape[-1] == filters else layers.Conv2D(filters, 1, name=f"{name}_skip")(x)
     h = x
     for index, (width, kernel) in enumerate(((filters // 2, 1), (filters // 2, 3), (filters, 1))):
-        h = layers.BatchNormalization(name=f"{name}_bn{index + 1}")(h)
+        # Torch's running-average rate 0.1 (Newell et al.'s code), Keras momentum 0.9: with Keras'
+        # 0.99 the moving statistics of a short training stay near their initial (0, 1), and the
+        # inference-mode SPPE (the endpoint) then differs from the one that was trained.
+        h = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn{index + 1}")(h)
         h = layers.ReLU(name=f"{name}_relu{index + 1}")(h)
         h = layers.Conv2D(max(width, 2), kernel, padding="same", name=f"{name}_conv{index + 1}")(h)
     return layers.Add(name=f"{name}_add")([skip, h])

@@ -62,7 +62,11 @@ class DeepCut(PoseModel):
         self._set_pose_attributes(skeleton, image_size, 2**pools)
         self.sigma = float(sigma or self.stride * 0.75)
         self.offset_radius = float(offset_radius or self.stride * 1.5)
-        self.pair_sigma = float(pair_sigma or self.stride)
+        # p_same falls off with the distance between the parent candidate and where the offset
+        # points; both candidates' peaks and the offset each err by 1-3 px at stride 4, so σ =
+        # 1.5 strides keeps a true limb above 0.5 (attractive) while another person, a body width
+        # away, stays near 0 (σ = 1 stride made some true limbs repulsive and split people).
+        self.pair_sigma = float(pair_sigma or self.stride * 1.5)
         self.peak_threshold, self.same_class_cost, self.ilp_max_candidates = float(peak_threshold), float(same_class_cost), int(ilp_max_candidates)
 
     # --- training -------------------------------------------------------------------------------
@@ -101,14 +105,20 @@ class DeepCut(PoseModel):
     # --- decoding (numpy): candidates, costs, ILP --------------------------------------------------
 
     def candidates(self, heatmaps):
-        """Part candidates [D, 2] (x, y pixels) and class probabilities [D, K] at each."""
+        """Part candidates [D, 2] (x, y pixels) and class probabilities [D, K]: each candidate is a
+        peak of one class's map and keeps that class (its probability there; the other classes 0,
+        so they are not allowed in the ILP). Letting a peak take any class whose map exceeds 0.1 at
+        its cell made a shoulder peak next to the neck a neck candidate too: the labelling then had
+        spurious alternatives, the ILP grew past its time limit and returned fragmented people."""
         points, probabilities = [], []
         for c in range(heatmaps.shape[-1]):
             for x, y, _ in pose_task.find_peaks(heatmaps[..., c], self.peak_threshold, self.stride):
                 row = min(int(y // self.stride), heatmaps.shape[0] - 1)
                 col = min(int(x // self.stride), heatmaps.shape[1] - 1)
                 points.append((x, y))
-                probabilities.append(heatmaps[row, col])
+                own = np.zeros(heatmaps.shape[-1])
+                own[c] = heatmaps[row, col, c]
+                probabilities.append(own)
         return np.asarray(points, np.float64).reshape(-1, 2), np.asarray(probabilities, np.float64).reshape(-1, heatmaps.shape[-1])
 
     def pair_probability(self, offsets, point, parent_point, joint):
