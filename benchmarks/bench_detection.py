@@ -1,7 +1,7 @@
 """Detection quality and speed: every registered detector's tiny config on the shapes scenes, and our
 RetinaNet against KerasHub's.
 
-    python benchmarks/bench_detection.py [--models yolo_v1,ssd] [--epochs 200] [--minutes 3] [--n 1600]
+    python benchmarks/bench_detection.py [--models yolo_v1,ssd] [--epochs 40] [--minutes M] [--n 1600]
                                          [--out runs/bench-detection]
     python benchmarks/bench_detection.py --speed [--speed-size 256] [--speed-batch 4] [--speed-steps 5]
 
@@ -9,8 +9,10 @@ Quality (default): for each model of family `detection` (every registered one, s
 appear once registered; `--models` picks some), goes through the detection task's methods in the
 order training uses them (load → hold-out split → `build_augmentation` → `create_model` with input
 shape, classes and train-split statistics → `compile` → `make_dataset(x, fit_targets(y))` →
-`model.fit` → `evaluate` → `plots`), stopping training when the model's wall-clock budget
-(`--minutes`) is spent, with a cosine learning rate over that budget. Prints hold-out COCO mAP@0.5
+`model.fit` → `evaluate` → `plots`) for `--epochs` epochs with a linear warm-up and a cosine learning
+rate over those epochs (an epoch budget: the result does not depend on the machine's load; per-model
+epoch counts with `--epochs yolo_v1=60,ssd=40`). `--minutes M` instead stops at M minutes of wall clock
+with the cosine over that time (the older, load-dependent budget). Prints hold-out COCO mAP@0.5
 and mAP@[.5:.95] (faster-coco-eval) per model and a summary table; writes detections.png (predicted
 vs true boxes on held-out images) and pr_curves.png (precision–recall per class) under
 --out/<model>/, and --out/detection.json. The project's goal: mAP@0.5 ≥ 0.5 for yolo_v1, yolo_v2,
@@ -25,11 +27,80 @@ at batch 1. keras-hub is a benchmark extra: it is imported here only.
 
 import argparse
 import json
+import math
 import os
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def epoch_cosine(epochs, steps_per_epoch, peak, warmup=0.03, report_every=1):
+    """A callback: linear warm-up over the first `warmup` of `epochs` × `steps_per_epoch` steps, then a
+    cosine from `peak` to 1e-3 · peak at the last step (the schedule of TimeBudgetCosine, over steps
+    instead of seconds); prints the epoch's losses every `report_every` epochs."""
+    import math
+
+    import keras
+
+    total = max(1, int(epochs) * int(steps_per_epoch))
+
+    class EpochBudgetCosine(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.step, self.started = 0, time.perf_counter()
+
+        def on_train_batch_begin(self, batch, logs=None):
+            fraction = min(1.0, self.step / total)
+            rate = peak * (fraction / warmup if fraction < warmup else 0.5 * (1 + math.cos(math.pi * (fraction - warmup) / (1 - warmup))))
+            self.model.optimizer.learning_rate.assign(max(rate, 1e-3 * peak))
+            self.step += 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            if (epoch + 1) % report_every == 0 or epoch + 1 == epochs:
+                shown = " ".join(f"{k}={v:.4f}" for k, v in (logs or {}).items() if isinstance(v, float) and k != "learning_rate")
+                print(f"  epoch {epoch + 1}/{epochs}: {shown} ({time.perf_counter() - self.started:.0f}s)", flush=True)
+
+    return EpochBudgetCosine()
+
+
+def epochs_for(spec, name, default=40):
+    """`--epochs` is a number for every model or `name=epochs,...` pairs (others get `default`)."""
+    text = str(spec).strip()
+    if "=" not in text:
+        return int(text)
+    pairs = dict(item.split("=") for item in text.split(",") if item.strip())
+    return int(pairs.get(name, default))
+
+
+def config_overrides(settings, name):
+    """`--set model.key=value` (value as JSON) → {key: value} for `name`: a declared bench config,
+    printed and saved with the numbers; the registered tiny config itself is unchanged."""
+    out = {}
+    for item in settings or ():
+        target, _, assignment = item.partition(".")
+        key, _, value = assignment.partition("=")
+        if not key or not _:
+            raise SystemExit(f"--set takes model.key=value. Received: {item!r}")
+        if target == name:
+            out[key] = json.loads(value)
+    return out
+
+
+def one_per_cell_recall_bound(boxes, classes, grid_shape, image_size):
+    """The recall a detector that finds at most one object per grid cell (YOLO v1: one class
+    distribution per cell, the loss trains the first box of a cell) can reach: the share of objects
+    that are alone in their centre's cell, or the first of them."""
+    import numpy as np
+
+    rows, columns = grid_shape
+    found = total = 0
+    for image_boxes, image_classes in zip(np.asarray(boxes), np.asarray(classes)):
+        kept = image_boxes[image_classes >= 0]
+        column = np.clip(((kept[:, 0] + kept[:, 2]) / 2 / image_size[1] * columns).astype(int), 0, columns - 1)
+        row = np.clip(((kept[:, 1] + kept[:, 3]) / 2 / image_size[0] * rows).astype(int), 0, rows - 1)
+        found += len(np.unique(row * columns + column))
+        total += len(kept)
+    return found / max(total, 1)
 
 
 def quality(args):
@@ -54,6 +125,8 @@ def quality(args):
     train_idx, test_idx = holdout_split(len(dataset), 0.2, args.seed, task.stratify_labels(dataset.y))
     x_train, y_train = dataset.x[train_idx], take(dataset.y, train_idx)
     x_test, y_test = dataset.x[test_idx], take(dataset.y, test_idx)
+    if str(args.augment).lstrip().startswith("{"):  # a dict of augmentation keys, as JSON
+        args.augment = json.loads(args.augment)
     augment = task.build_augmentation(args.augment, dataset, args.seed)
     mean, std = normalization_statistics(x_train)
     out = Path(args.out)
@@ -68,17 +141,37 @@ def quality(args):
         # Each row's own task (the two-stage detectors have theirs); every one scores with COCO mAP.
         task = get_task(architectures.get_spec(name).task)
         augment = task.build_augmentation(args.augment, dataset, args.seed)
+        overrides = config_overrides(args.set, name)
         model = architectures.create_model(
             name, config="tiny", input_shape=list(dataset.input_shape), num_classes=len(dataset.class_names),
-            preprocessing={"mean": mean, "std": std},
+            preprocessing={"mean": mean, "std": std}, **overrides,
         )
         adapt_batchnorm_momentum(model, "auto", 2000)
-        task.compile(model, keras.optimizers.Adam(args.learning_rate, clipnorm=10.0), jit_compile=False)
+        # XLA-compiled training steps where the row compiles (registry limitation "xla" otherwise).
+        jit = bool(args.jit) and "xla" not in (architectures.get_spec(name).limitations or {})
+        task.compile(model, keras.optimizers.Adam(args.learning_rate, clipnorm=10.0), jit_compile=jit)
         data = task.make_dataset(x_train, task.fit_targets(model, y_train), args.batch_size, shuffle=True, augment=augment, seed=args.seed)
-        print(f"{name}: tiny config {model.count_params():,} params, {args.minutes:g} min budget", flush=True)
-        history = model.fit(data, epochs=args.epochs, shuffle=False, verbose=0, callbacks=[TimeBudgetCosine(args.minutes * 60, args.learning_rate, warmup=0.03, report_every=5)])
+        if args.minutes:
+            epochs, budget = 10_000, f"{args.minutes:g} min wall-clock budget"
+            schedule = TimeBudgetCosine(args.minutes * 60, args.learning_rate, warmup=0.03, report_every=5)
+        else:
+            epochs = epochs_for(args.epochs, name)
+            budget = f"{epochs} epochs, cosine over them"
+            schedule = epoch_cosine(epochs, math.ceil(len(x_train) / args.batch_size), args.learning_rate)
+        print(f"{name}: tiny config{f' + {overrides}' if overrides else ''} {model.count_params():,} params, {budget}", flush=True)
+        settings = getattr(model, "loss_settings", {})
+        bound = None
+        if "boxes_per_cell" in settings:  # one class distribution per cell: at most one object per cell found
+            bound = one_per_cell_recall_bound(y_test["boxes"], y_test["classes"], settings["grid_shape"], dataset.input_shape[:2])
+            print(f"{name}: {settings['grid_shape'][0]}×{settings['grid_shape'][1]} grid, one object per cell: hold-out recall ≤ {bound:.3f}", flush=True)
+        history = model.fit(data, epochs=epochs, shuffle=False, verbose=0, callbacks=[schedule])
         train_seconds = time.perf_counter() - started
         report = task.evaluate(model, x_test, y_test, dataset.class_names)
+        fit_report = None
+        if args.train_map:  # overfitting diagnostic only: mAP on as many training scenes as the hold-out has
+            count = len(x_test)
+            fit_report = task.evaluate(model, x_train[:count], take(y_train, slice(0, count)), dataset.class_names)
+            print(f"{name}: mAP@0.5 on {count} training scenes {fit_report['map50']:.3f} (hold-out {report['map50']:.3f})", flush=True)
         task.plots(out / name, model, x_test, y_test, report, dataset.class_names)
         results[name] = {
             "params": int(model.count_params()),
@@ -89,7 +182,11 @@ def quality(args):
             "map75": round(report["map75"], 4),
             "ap50_per_class": {k: round(v, 4) for k, v in report["ap50_per_class"].items()},
             "train_seconds": round(train_seconds, 1),
-            "settings": {k: v for k, v in vars(args).items() if k not in ("models",)},
+            "overrides": overrides,
+            **({"train_map50": round(fit_report["map50"], 4)} if fit_report else {}),
+            **({"one_per_cell_recall_bound": round(bound, 4)} if bound is not None else {}),
+            "settings": {**{k: v for k, v in vars(args).items() if k not in ("models", "epochs")},
+                         "epochs": None if args.minutes else epochs},
         }
         print(
             f"{name}: hold-out mAP@0.5 {report['map50']:.3f}  mAP@[.5:.95] {report['map']:.3f}  "
@@ -204,18 +301,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="", help="comma-separated detection models (default: every registered one)")
     parser.add_argument("--n", type=int, default=1600, help="scenes generated (80 %% train, 20 %% hold-out)")
-    parser.add_argument("--epochs", type=int, default=200, help="upper bound; the time budget usually ends training first")
+    parser.add_argument("--epochs", default="40", help="epoch budget (cosine over it): N for every model, or name=N,... pairs (others 40)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
-    parser.add_argument("--minutes", type=float, default=3.0, help="training budget per model (wall clock): cosine learning rate over it")
-    parser.add_argument("--augment", default="light", help="detection augmentation preset or 'none'")
+    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget per model instead of --epochs (load-dependent)")
+    parser.add_argument("--augment", default="light", help="detection augmentation: a preset (none, light, standard) or a JSON dict of flip, translate, zoom, brightness, contrast")
+    parser.add_argument("--set", action="append", default=[], help="model.key=value (JSON value): change one setting of a model's tiny config for this run")
+    parser.add_argument("--train-map", action="store_true", help="also print mAP on training scenes (an overfitting diagnostic, not the score)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/bench-detection")
     parser.add_argument("--speed", action="store_true", help="run the speed comparison with KerasHub instead")
     parser.add_argument("--speed-size", type=int, default=256)
     parser.add_argument("--speed-batch", type=int, default=4)
     parser.add_argument("--speed-steps", type=int, default=5)
-    parser.add_argument("--jit", action="store_true", help="compile both training steps with XLA")
+    parser.add_argument("--jit", action="store_true", help="compile the training steps with XLA (quality: rows without an 'xla' limitation; speed: both models)")
     args = parser.parse_args()
     if args.speed:
         speed(args)

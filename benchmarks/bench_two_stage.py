@@ -1,11 +1,13 @@
 """Two-stage detection quality: the tiny Fast / Faster R-CNN trained on the shapes scenes on this CPU.
 
-    python benchmarks/bench_two_stage.py [--models faster_rcnn,fast_rcnn] [--n 800] [--minutes 3] [--out runs/bench-two-stage]
+    python benchmarks/bench_two_stage.py [--models faster_rcnn,fast_rcnn] [--n 800] [--epochs 12] [--minutes M] [--out runs/bench-two-stage]
 
 Goes through the task's methods in the order training uses them (load → hold-out split → tiny
 `create_model` at the scenes' size with train-split statistics → `compile` → `make_dataset(
-fit_inputs(x), fit_targets(y))` (Selective Search proposals for fast_rcnn) → `fit` under a wall-clock
-budget with a cosine learning rate (R-CNN: then its SVMs and box regressors, the task's callback) → `evaluate` (endpoint with decoding + NMS, COCO evaluation by
+fit_inputs(x), fit_targets(y))` (Selective Search proposals for fast_rcnn) → `fit` for `--epochs`
+epochs with a warm-up and a cosine learning rate over them (an epoch budget, independent of the
+machine's load; `--epochs faster_rcnn=20,fast_rcnn=12` per model; `--minutes M` instead stops at M
+minutes of wall clock, the older load-dependent budget) (R-CNN: then its SVMs and box regressors, the task's callback) → `evaluate` (endpoint with decoding + NMS, COCO evaluation by
 faster-coco-eval) → `plots`). Prints hold-out mAP@0.5 and mAP@[.5:.95] per model; writes
 detections.png per model and two_stage.json under --out. The project's goal: mAP@0.5 ≥ 0.5 for
 fast_rcnn and faster_rcnn.
@@ -16,6 +18,7 @@ with the image and the proposal count set (SCENE_OVERRIDES, printed and saved wi
 
 import argparse
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -44,10 +47,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="faster_rcnn,fast_rcnn")
     parser.add_argument("--n", type=int, default=800, help="scenes generated (80 %% train, 20 %% hold-out)")
-    parser.add_argument("--epochs", type=int, default=200, help="upper bound; the time budget ends training first")
+    parser.add_argument("--epochs", default="12", help="epoch budget (cosine over it): N for every model, or name=N,... pairs (others 12)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--minutes", type=float, default=3.0, help="training budget per model (wall clock)")
+    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget per model instead of --epochs (load-dependent)")
+    parser.add_argument("--augment", default="light", help="detection augmentation preset or 'none' (fast_rcnn, rcnn: none, the proposals would not move)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/bench-two-stage")
     args = parser.parse_args()
@@ -61,6 +65,8 @@ def main():
     from pipelines.train import normalization_statistics
     from tasks import get_task
     from tasks.base import take
+
+    from bench_detection import epoch_cosine, epochs_for  # this script's folder is on sys.path
 
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     for name in names:
@@ -86,9 +92,18 @@ def main():
         task.compile(model, keras.optimizers.Adam(args.learning_rate, clipnorm=10.0), jit_compile=False)
         inputs = task.fit_inputs(model, x_train, y_train)
         proposal_seconds = time.perf_counter() - started
-        data = task.make_dataset(inputs, task.fit_targets(model, y_train), args.batch_size, shuffle=True, seed=args.seed)
-        print(f"{name}: tiny config + {SCENE_OVERRIDES.get(name, {})}: {model.count_params():,} params, inputs ready in {proposal_seconds:.0f}s, {args.minutes:g} min budget", flush=True)
-        history = model.fit(data, epochs=args.epochs, shuffle=False, verbose=0, callbacks=[_budget_callback(args.minutes * 60, args.learning_rate), *task.callbacks(out / name, model)])
+        # Geometric augmentation moves boxes with the image (faster_rcnn); with external proposals the
+        # task turns it off (they would not move).
+        augment = task.build_augmentation(args.augment, dataset, args.seed)
+        data = task.make_dataset(inputs, task.fit_targets(model, y_train), args.batch_size, shuffle=True, augment=augment, seed=args.seed)
+        if args.minutes:
+            epochs, budget, schedule = 10_000, f"{args.minutes:g} min budget", _budget_callback(args.minutes * 60, args.learning_rate)
+        else:
+            epochs = epochs_for(args.epochs, name, default=12)
+            budget = f"{epochs} epochs, cosine over them"
+            schedule = epoch_cosine(epochs, math.ceil(len(x_train) / args.batch_size), args.learning_rate, warmup=0.05)
+        print(f"{name}: tiny config + {SCENE_OVERRIDES.get(name, {})}: {model.count_params():,} params, inputs ready in {proposal_seconds:.0f}s, {budget}", flush=True)
+        history = model.fit(data, epochs=epochs, shuffle=False, verbose=0, callbacks=[schedule, *task.callbacks(out / name, model)])
         train_seconds = time.perf_counter() - started
         report = task.evaluate(model, x_test, y_test, dataset.class_names)
         task.plots(out / name, model, x_test, y_test, report, dataset.class_names)
@@ -102,7 +117,7 @@ def main():
             "ap50_per_class": {k: round(v, 4) for k, v in report["ap50_per_class"].items()},
             "train_seconds": round(train_seconds, 1),
             "overrides": SCENE_OVERRIDES.get(name, {}),
-            "settings": {k: v for k, v in vars(args).items() if k != "models"},
+            "settings": {**{k: v for k, v in vars(args).items() if k not in ("models", "epochs")}, "epochs": None if args.minutes else epochs},
         }
         print(f"{name}: hold-out mAP@0.5 {report['map50']:.3f}  mAP@[.5:.95] {report['map']:.3f}  "
               f"({results[name]['epochs_run']} epochs, {train_seconds:.0f}s); wrote {out / name}/detections.png", flush=True)

@@ -457,6 +457,22 @@ def test_yolo_v1_loss_weights_sqrt_sizes_and_the_responsible_predictor():
     np.testing.assert_allclose(float(parts["coord_loss"]), 5.0 * ((0.6 - 0.5) ** 2 + (0.3 - 0.5) ** 2), rtol=1e-5)
 
 
+def test_yolo_v1_decoder_scores_are_confidence_times_a_class_distribution():
+    from architectures.detection import yolo
+
+    # The SSE-trained outputs are linear: here a confidence of 1.3 and class outputs (1.2, 1.1, -0.2).
+    # Clipping the product alone gave this box score 1.0 in two classes (ties at the top of both lists).
+    grid = np.zeros((1, 1, 1, 5 * 2 + 3), "float32")
+    grid[0, 0, 0, :10] = [0.5, 0.5, 0.5, 0.5, 1.3, 0.5, 0.5, 0.25, 0.25, 0.4]
+    grid[0, 0, 0, 10:] = [1.2, 1.1, -0.2]
+    scores = np.asarray(yolo.YoloV1Decoder((1, 1), 2, 3, (64, 64))(grid)["scores"])[0]  # [B, C]
+    np.testing.assert_allclose(scores[0], [1.2 / 2.3, 1.1 / 2.3, 0.0], rtol=1e-5)  # confidence clipped to 1
+    np.testing.assert_allclose(scores[1], [0.4 * 1.2 / 2.3, 0.4 * 1.1 / 2.3, 0.0], rtol=1e-5)
+    grid[0, 0, 0, 10:] = [0.5, 0.2, -0.1]  # summing under 1: kept as they are
+    scores = np.asarray(yolo.YoloV1Decoder((1, 1), 2, 3, (64, 64))(grid)["scores"])[0]
+    np.testing.assert_allclose(scores[1], [0.4 * 0.5, 0.4 * 0.2, 0.0], rtol=1e-5)
+
+
 def test_yolo_v2_decoding_formula():
     from architectures.detection import yolo
 

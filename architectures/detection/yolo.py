@@ -110,7 +110,12 @@ class _Tracked(ZooModel):
 @keras.saving.register_keras_serializable(package="deepzoo")
 class YoloV1Decoder(keras.layers.Layer):
     """The S × S × (5B + C) grid → {"boxes" [N, S·S·B, 4] xyxy pixels, "scores" [N, S·S·B, C]}:
-    score = class probability × box confidence (clipped to [0, 1])."""
+    score = Pr(class | object) × box confidence. The SSE-trained outputs are linear, so they are
+    projected back to what they estimate: the confidence clipped to [0, 1] and the class outputs
+    clipped at 0 and, where they sum above 1, divided by their sum (at most a distribution over the C
+    classes; below 1 they are kept, so near-zero outputs of an untrained head are not blown up into
+    a distribution that export round-off could reorder). Clipping the product alone scored one box
+    at 1.0 in several classes at once (ties at the top of every class's list)."""
 
     def __init__(self, grid_shape, boxes_per_cell, num_classes, image_size, **kwargs):
         super().__init__(**kwargs)
@@ -122,7 +127,9 @@ class YoloV1Decoder(keras.layers.Layer):
     def call(self, grid):
         boxes, confidence, probabilities = split_yolo_v1(grid, self.grid_shape, self.boxes_per_cell, self.num_classes)
         xyxy = decode_yolo_v1_boxes(boxes, self.grid_shape, self.image_size)
-        scores = ops.clip(confidence[..., None] * probabilities[:, :, None, :], 0.0, 1.0)
+        probabilities = ops.maximum(probabilities, 0.0)
+        probabilities = probabilities / ops.maximum(ops.sum(probabilities, axis=-1, keepdims=True), 1.0)
+        scores = ops.clip(confidence, 0.0, 1.0)[..., None] * probabilities[:, :, None, :]
         count = self.grid_shape[0] * self.grid_shape[1] * self.boxes_per_cell
         return {"boxes": ops.reshape(xyxy, (-1, count, 4)), "scores": ops.reshape(scores, (-1, count, self.num_classes))}
 
