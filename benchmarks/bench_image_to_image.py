@@ -41,6 +41,31 @@ def _fit(model, x, y, epochs, lr, batch_size=16):
     return time.perf_counter() - started
 
 
+# SRResNet's recipe: 1,600 training pairs seen under the 8 flips/rotations of the square, Adam
+# (β1 = 0.9) at 2e-3 decayed to 0 by a cosine over the run, batch 16 (the paper: 16 and 1e-4 for 10⁶
+# steps; this run has 2,000). With 256 pairs and 720 steps at a constant 2e-3 it stayed 2 dB under bicubic.
+SR_EXAMPLES, SR_EPOCHS, SR_LEARNING_RATE = 2000, 20, 2e-3
+
+
+def _fit_super_resolution(model, x, y, epochs, lr, batch_size=16, seed=0):
+    """SRResNet's MSE training on (LR, HR) pairs with the same random flip/rotation applied to both."""
+    import keras
+    import tensorflow as tf
+
+    def dihedral(low, high):
+        turns = tf.random.uniform((), 0, 4, tf.int32, seed=seed)
+        low, high = tf.image.rot90(low, turns), tf.image.rot90(high, turns)
+        flip = tf.random.uniform((), seed=seed + 1) < 0.5
+        return tf.cond(flip, lambda: (tf.image.flip_left_right(low), tf.image.flip_left_right(high)), lambda: (low, high))
+
+    pairs = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).map(dihedral).batch(batch_size, drop_remainder=True)
+    schedule = keras.optimizers.schedules.CosineDecay(lr, epochs * (len(x) // batch_size))
+    model.compile(optimizer=keras.optimizers.Adam(schedule, beta_1=0.9), jit_compile=False)
+    started = time.perf_counter()
+    model.fit(pairs, epochs=epochs, verbose=0)
+    return time.perf_counter() - started
+
+
 def train_feature_network(scale):
     """The VGG-style loss network, trained as a shapes10 classifier (pixels 0..255)."""
     import keras
@@ -128,10 +153,10 @@ def main():
 
     if want(['srresnet', 'srgan']):
         # SRResNet (pixel MSE), then SRGAN fine-tuned from it.
-        data = load_dataset("shapes_sr4", num_examples=size(320))
+        data = load_dataset("shapes_sr4", num_examples=size(SR_EXAMPLES))
         x_train, y_train, x_test, y_test = _split(data.x, data.y)
         srresnet = architectures.create_model("srresnet", config="tiny", input_shape=(8, 8, 3), filters=32, residual_blocks=4)
-        seconds = _fit(srresnet, x_train, y_train, epochs(45), 2e-3)
+        seconds = _fit_super_resolution(srresnet, x_train, y_train, epochs(SR_EPOCHS), SR_LEARNING_RATE)
         report = task.evaluate(srresnet, x_test, y_test)
         results["srresnet"] = {k: report[k] for k in ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic")} | {"train_seconds": seconds}
         srgan = None
@@ -142,7 +167,7 @@ def main():
             )
             srgan.generator.set_weights(srresnet.generator.get_weights())
             load_feature_weights(srgan.loss_network, feature_classifier)
-            seconds = _fit(srgan, x_train, y_train, epochs(4), 1e-4)
+            seconds = _fit(srgan, x_train, y_train, epochs(1), 1e-4)
             report = task.evaluate(srgan, x_test, y_test)
             results["srgan"] = {k: report[k] for k in ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic")} | {"train_seconds": seconds}
         import tensorflow as tf

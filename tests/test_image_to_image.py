@@ -2,6 +2,7 @@
 fast_style_transfer) and family K's sfsnet, intrinsic_reflectance_prior, neural_rendering_pipeline:
 the spec's row checks (registry sweep and export parity run elsewhere)."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -133,6 +134,19 @@ def test_srresnet_canonical_has_16_residual_blocks_and_the_papers_count():
     assert len(blocks) == 16
     spec = architectures.get_spec("srresnet")
     assert abs(generator.count_params() - spec.reference_params) / spec.reference_params <= spec.param_tolerance
+
+
+def test_srresnet_starts_with_icnr_subpixel_convs_and_prelu_slopes_of_a_quarter():
+    # ICNR: each conv → pixel shuffle stage starts as a nearest-neighbour ×2 up-sampling (every 2×2
+    # block of its output equal), so training starts without checkerboard artefacts.
+    generator = srresnet_generator((4, 4, 3), filters=4, residual_blocks=1)
+    conv = generator.get_layer("generator_up0_conv")
+    shuffled = np.asarray(PixelShuffle(2)(conv(np.random.default_rng(0).normal(size=(2, 4, 4, 4)).astype("float32"))))
+    assert np.abs(shuffled).max() > 0.1
+    for i, j in ((0, 1), (1, 0), (1, 1)):
+        np.testing.assert_allclose(shuffled[:, i::2, j::2], shuffled[:, ::2, ::2], atol=1e-6)
+    slopes = [w for layer in generator.layers if isinstance(layer, keras.layers.PReLU) for w in layer.get_weights()]
+    assert slopes and all(np.all(w == 0.25) for w in slopes)
 
 
 # --- style transfer ---------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ adversarial network", CVPR.
         3×3 conv 64, BN, add); 3×3 conv + BN + the long skip; two sub-pixel up-sampling stages
         (3×3 conv 256 → pixel shuffle ×2 → PReLU); 9×9 conv 3. 1,554,883 parameters with BN
         statistics (≈1.55 M, the paper's count). Trained alone with pixel MSE (`srresnet`).
+        Initialisation: PReLU slopes 0.25 (He et al. 2015, the paper's PReLU) and ICNR for the
+        sub-pixel convolutions (Aitken et al. 2017); without them the tiny benchmark model stayed
+        ~2 dB below bicubic after the same number of steps.
     SRGAN: the same generator against D (eight 3×3 convs 64, 64, 128, 128, 256, 256, 512, 512,
         stride 2 on every second, BN after all but the first, LeakyReLU 0.2; Dense 1024, LeakyReLU,
         Dense 1); generator loss l = l_VGG/5.4 + 10⁻³·(−log D(G(x))) with l_VGG the MSE of loss-
@@ -59,8 +62,32 @@ class PixelShuffle(keras.layers.Layer):
         return {**super().get_config(), "factor": self.factor}
 
 
+@keras.saving.register_keras_serializable(package="deepzoo")
+class ICNR(keras.initializers.Initializer):
+    """ICNR (Aitken et al. 2017, "Checkerboard artifact free sub-pixel convolution"): the kernel of a
+    conv followed by a ×`factor` pixel shuffle starts as one glorot-uniform sub-kernel repeated for
+    the factor² sub-pixel positions, so that the shuffle's output starts as a nearest-neighbour
+    up-sampling of one convolution (no checkerboard at initialisation). The channel order is
+    PixelShuffle's: out channel (i·r + j)·C + c uses sub-kernel c."""
+
+    def __init__(self, factor=2, seed=None):
+        self.factor, self.seed = int(factor), seed
+
+    def __call__(self, shape, dtype=None):
+        copies = self.factor * self.factor
+        if shape[-1] % copies:
+            raise ValueError(f"ICNR needs output channels divisible by factor² = {copies}. Received: shape={tuple(shape)}")
+        sub = keras.initializers.GlorotUniform(seed=self.seed)((*shape[:-1], shape[-1] // copies), dtype=dtype)
+        return ops.tile(sub, (1,) * (len(shape) - 1) + (copies,))
+
+    def get_config(self):
+        return {"factor": self.factor, "seed": self.seed}
+
+
 def _prelu(name):
-    return keras.layers.PReLU(shared_axes=[1, 2], name=name)
+    """PReLU with one slope per channel, initialised to 0.25 as He et al. 2015 (Keras' default is 0:
+    a ReLU that drops the negative half of the colour signal at the start of training)."""
+    return keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name)
 
 
 def srresnet_generator(input_shape, filters=64, residual_blocks=16, upsamplings=2, output_channels=3, name="generator"):
@@ -77,7 +104,7 @@ def srresnet_generator(input_shape, filters=64, residual_blocks=16, upsamplings=
     x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_trunk_bn")(keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_trunk_conv")(x))
     x = keras.layers.Add(name=f"{name}_long_skip")([skip, x])
     for stage in range(upsamplings):
-        x = keras.layers.Conv2D(filters * 4, 3, padding="same", name=f"{name}_up{stage}_conv")(x)
+        x = keras.layers.Conv2D(filters * 4, 3, padding="same", kernel_initializer=ICNR(2), name=f"{name}_up{stage}_conv")(x)
         x = _prelu(f"{name}_up{stage}_prelu")(PixelShuffle(2, name=f"{name}_up{stage}_shuffle")(x))
     x = keras.layers.Conv2D(output_channels, 9, padding="same", name=f"{name}_tail")(x)
     return keras.Model(inputs, keras.layers.Activation("tanh", name=f"{name}_tanh")(x), name=name)
