@@ -23,6 +23,12 @@ confusion matrix. The export endpoint returns {"probabilities" [N, H', W', K] fl
 Augmentation (`build_augmentation`) runs Keras 3 preprocessing layers on the dict
 `{"images", "segmentation_masks"}`, so every geometric transform moves the mask with the image
 (nearest-neighbour for masks); colour transforms touch the image only.
+
+Point clouds (per-point part labels, PointNet's segmentation) use the same kind with one spatial
+axis: x float32 [N, P, 3] or {"points": [N, P, 3], "category": [N, C] one-hot}, y int32 [N, P],
+probabilities [N, P, K], class_map [N, P]. When every class name is "category/part" (part labels
+disjoint between categories, as ShapeNet-Part's), `score` adds the paper's part-averaged IoU
+(`part_averaged_iou`); `plots` draws the clouds coloured by predicted and true part.
 """
 
 import numpy as np
@@ -34,6 +40,8 @@ AUGMENTATION_KEYS = ("flip", "translate", "rotate", "zoom", "elastic", "brightne
 AUGMENTATION_PRESETS = {
     "none": {},
     "light": {"flip": "horizontal", "translate": 0.1},
+    # Mirror images of a shape keep its class and need no fill: the family benchmark's default.
+    "flips": {"flip": "horizontal_and_vertical"},
     "standard": {"flip": "horizontal_and_vertical", "translate": 0.1, "rotate": 0.05, "zoom": 0.1, "brightness": 0.1, "contrast": 0.1},
     # U-Net §3.1: elastic deformation (and shifts/rotations) is the key augmentation with few images.
     "unet": {"flip": "horizontal_and_vertical", "translate": 0.05, "elastic": 1.0},
@@ -57,7 +65,12 @@ def outputs_probabilities(model):
 
 
 def centre_crop(masks, size):
-    """The centre `size` = (h, w) of [N, H, W, ...] arrays (a valid-convolution output's region)."""
+    """The centre `size` = (h, w) of [N, H, W, ...] arrays (a valid-convolution output's region);
+    arrays whose leading spatial axes already have `size` (per-point [N, P] with size (P,)) pass."""
+    if tuple(int(d) for d in masks.shape[1 : 1 + len(size)]) == tuple(int(d) for d in size):
+        return masks
+    if len(size) != 2:
+        raise ValueError(f"Cannot crop targets of shape {masks.shape[1:]} to an output of size {tuple(size)}.")
     height, width = masks.shape[1:3]
     out_h, out_w = int(size[0]), int(size[1])
     if (height, width) == (out_h, out_w):
@@ -219,6 +232,53 @@ def exportable_argmax(scores, axis=-1):
     return ops.cast(ops.argmax(is_max, axis=axis), "int32")
 
 
+def _dice_cross_entropy_class():
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package="deepzoo")
+    class DiceCrossEntropy(keras.losses.Loss):
+        """Per-pixel cross-entropy + `dice_weight` × soft Dice loss (Milletari et al. 2016), the
+        Dice term 1 − mean over the K classes of (2·Σ p·t + s) / (Σ p + Σ t + s) per image (s = 1:
+        a class absent from both the image and the prediction scores 1). Returns [N, H, W]: the image's Dice term is added to each
+        of its pixels, so pixel weights (mean 1) scale the cross-entropy and leave the Dice term's
+        size about unchanged."""
+
+        def __init__(self, num_classes, from_logits=False, dice_weight=1.0, smooth=1.0, name="dice_cross_entropy", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.num_classes, self.from_logits = int(num_classes), bool(from_logits)
+            self.dice_weight, self.smooth = float(dice_weight), float(smooth)
+
+        def call(self, y_true, y_pred):
+            labels = ops.cast(y_true, "int32")
+            cross_entropy = keras.losses.sparse_categorical_crossentropy(labels, y_pred, from_logits=self.from_logits)
+            probabilities = ops.softmax(y_pred, axis=-1) if self.from_logits else y_pred
+            truth = ops.one_hot(labels, self.num_classes, dtype=probabilities.dtype)
+            overlap = ops.sum(probabilities * truth, axis=(1, 2))  # [N, K]
+            total = ops.sum(probabilities, axis=(1, 2)) + ops.sum(truth, axis=(1, 2))
+            dice = (2.0 * overlap + self.smooth) / (total + self.smooth)
+            dice_loss = 1.0 - ops.mean(dice, axis=-1)
+            return cross_entropy + self.dice_weight * dice_loss[:, None, None]
+
+        def get_config(self):
+            return {
+                **super().get_config(), "num_classes": self.num_classes, "from_logits": self.from_logits,
+                "dice_weight": self.dice_weight, "smooth": self.smooth,
+            }
+
+    return DiceCrossEntropy
+
+
+_DICE_CROSS_ENTROPY = []  # the loss class, made on first use (this module imports keras lazily)
+
+
+def dice_cross_entropy(num_classes, from_logits=False, dice_weight=1.0, smooth=1.0):
+    """A `DiceCrossEntropy` loss (see `_dice_cross_entropy_class`)."""
+    if not _DICE_CROSS_ENTROPY:
+        _DICE_CROSS_ENTROPY.append(_dice_cross_entropy_class())
+    return _DICE_CROSS_ENTROPY[0](num_classes, from_logits=from_logits, dice_weight=dice_weight, smooth=smooth)
+
+
 class Segmentation(Task):
     name = "segmentation"
     element = "(x float32 [N, H, W, C] raw pixels, y uint8/int32 [N, H, W] class ids, 0 = background)"
@@ -237,6 +297,11 @@ class Segmentation(Task):
     # `border_weight`), for touching objects such as the `cells` data.
     class_balance = "inverse_sqrt_frequency"
     border_weight = {"w0": 10.0, "sigma": 5.0}
+    # "cross_entropy" (per-pixel, weighted as above) or "dice_cross_entropy": the same plus
+    # `dice_weight` × the soft multi-class Dice loss of each image (`DiceCrossEntropy`), which
+    # scores every class's overlap as a whole, like the mIoU it is judged by.
+    loss_kind = "cross_entropy"
+    dice_weight = 1.0
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -280,6 +345,8 @@ class Segmentation(Task):
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     def build_augmentation(self, config, dataset, seed):
+        if is_point_cloud(dataset.x):
+            return None if _augmentation_settings_points(config) is None else point_cloud_augmentation(seed=seed, **_augmentation_settings_points(config))
         value_range = tuple(dataset.value_range) if getattr(dataset, "value_range", None) else (0.0, 255.0)
         layers = augmentation_layers(config, value_range, seed)
         return make_augment_fn(layers, value_range) if layers else None
@@ -288,19 +355,30 @@ class Segmentation(Task):
         """Constructor arguments the data implies: a model that can mirror-pad its input to a
         valid-convolution tile (U-Net's overlap-tile) does so, so that its output covers the image,
         its targets need no cropping and geometric augmentation can move them."""
-        return {"tile_padding": "reflect"} if "tile_padding" in accepted else {}
+        overrides = {"tile_padding": "reflect"} if "tile_padding" in accepted else {}
+        if isinstance(x_train, dict) and "points" in x_train:  # a point cloud with its object category
+            if "num_points" in accepted:
+                overrides["num_points"] = int(np.shape(x_train["points"])[1])
+            if "num_categories" in accepted and "category" in x_train:
+                overrides["num_categories"] = int(np.shape(x_train["category"])[-1])
+        return overrides
 
     def fit_targets(self, model, y, **_):
         """int32 class ids, centre-cropped to the model's output where it is smaller (valid U-Net)."""
         y = np.asarray(y).astype("int32")
-        return centre_crop(y, _output_tensor(model).shape[1:3])
+        return centre_crop(y, _output_tensor(model).shape[1:-1])
 
     # --- training -----------------------------------------------------------------------------
 
     def loss(self, model, **_):
         import keras
 
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model))
+        from_logits = not outputs_probabilities(model)
+        if self.loss_kind == "dice_cross_entropy":
+            return dice_cross_entropy(num_classes_of(model), from_logits=from_logits, dice_weight=self.dice_weight)
+        if self.loss_kind != "cross_entropy":
+            raise ValueError(f"Unknown segmentation loss_kind {self.loss_kind!r}. Expected 'cross_entropy' or 'dice_cross_entropy'.")
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
 
     def metrics(self, model, **_):
         import keras
@@ -328,16 +406,26 @@ class Segmentation(Task):
             metric.reset_state()
             metric.update_state(y_true[start : start + chunk], predicted[start : start + chunk])
             confusion += np.asarray(metric.total_cm).astype(np.int64)
-        return {
+        report = {
             **iou_report(confusion, class_names),
             "confusion_matrix": confusion.tolist(),
             "num_examples": int(len(y_true)),
         }
+        if class_names and all("/" in str(name) for name in class_names):
+            report.update(part_averaged_iou(y_true, predicted, class_names))
+        return report
 
     def plots(self, run_dir, model, x, y, report, class_names=None, count=6):
         from pathlib import Path
 
         run_dir = Path(run_dir)
+        if is_point_cloud(x):
+            x = {key: np.asarray(value)[:count] for key, value in x.items()} if isinstance(x, dict) else np.asarray(x)[:count]
+            predicted = class_map_of(self.predict(model, x))
+            point_parts_grid(x["points"] if isinstance(x, dict) else x, np.asarray(y)[:count], predicted, class_names, run_dir / "point_parts.png")
+            if report.get("per_class_iou"):
+                per_class_iou_chart(report["per_class_iou"], report.get("miou"), run_dir / "per_class_iou.png")
+            return
         x = np.asarray(x)[:count]
         outputs = self.predict(model, x)
         overlay_grid(x, np.asarray(y)[:count], class_map_of(outputs), class_names, run_dir / "segmentation_overlay.png")
@@ -365,8 +453,11 @@ class Segmentation(Task):
     def export_endpoint(self, model, format=None):
         import keras
 
-        (spec,) = model_input_specs(model)[:1]
-        inputs = keras.Input(shape=spec.shape, name=spec.name, dtype=spec.dtype)
+        specs = model_input_specs(model)
+        if len(specs) > 1:  # named inputs (a point cloud and its object category)
+            inputs = {spec.name: keras.Input(shape=spec.shape, name=spec.name, dtype=spec.dtype) for spec in specs}
+        else:
+            inputs = keras.Input(shape=specs[0].shape, name=specs[0].name, dtype=specs[0].dtype)
         scores = model(inputs, training=False)
         probabilities = scores if outputs_probabilities(model) else keras.layers.Softmax(axis=-1, name="softmax")(scores)
         class_map = exportable_argmax(probabilities)
@@ -384,6 +475,131 @@ class Segmentation(Task):
     def quantized_reference(self, reference_outputs):
         """Targets for a quantised export's mIoU when no ground truth is given: Keras' class map."""
         return class_map_of(reference_outputs)
+
+
+# --- point clouds ------------------------------------------------------------------------------
+
+
+POINT_AUGMENTATION_KEYS = ("rotate", "scale", "jitter")
+POINT_AUGMENTATION_DEFAULTS = {"rotate": True, "scale": 0.2, "jitter": 0.01}
+
+
+def _augmentation_settings_points(config):
+    """Point-cloud augmentation settings: None (off), or {rotate, scale, jitter}; any preset name or
+    True gives the defaults (PointNet's rotation about the up axis and jitter, plus a scale)."""
+    if config in (None, False, "none", {}):
+        return None
+    if config is True or isinstance(config, str):
+        return dict(POINT_AUGMENTATION_DEFAULTS)
+    if not isinstance(config, dict):
+        raise ValueError(f"Augmentation must be a preset name or a dict. Received: {config!r}")
+    unknown = sorted(set(config) - set(POINT_AUGMENTATION_KEYS))
+    if unknown:
+        raise ValueError(f"Unknown point-cloud augmentation(s) {unknown}. Expected some of {list(POINT_AUGMENTATION_KEYS)}.")
+    return {key: config.get(key, False) for key in POINT_AUGMENTATION_KEYS}
+
+
+def point_cloud_augmentation(seed=0, rotate=True, scale=0.2, jitter=0.01, clip=0.05):
+    """`fn(x, labels) -> (x, labels)` on batches of points [B, P, 3] (or {"points", ...}): a random
+    rotation about the up axis (z), an anisotropic scale in [1 − scale, 1 + scale] per axis and
+    N(0, jitter) noise clipped at ±clip. Per-point labels stay with their points."""
+    import math
+
+    import keras
+    import tensorflow as tf
+
+    generator = keras.random.SeedGenerator(seed)
+
+    def move(points):
+        points = tf.cast(points, "float32")
+        batch = tf.shape(points)[0]
+        if rotate:
+            angle = keras.random.uniform((batch,), 0.0, 2.0 * math.pi, seed=generator)
+            cos, sin, zeros, ones = tf.cos(angle), tf.sin(angle), tf.zeros((batch,)), tf.ones((batch,))
+            rotation = tf.reshape(tf.stack([cos, -sin, zeros, sin, cos, zeros, zeros, zeros, ones], axis=1), (-1, 3, 3))
+            points = tf.einsum("bij,bnj->bni", rotation, points)
+        if scale:
+            points = points * keras.random.uniform((batch, 1, 3), 1.0 - scale, 1.0 + scale, seed=generator)
+        if jitter:
+            points = points + tf.clip_by_value(keras.random.normal(tf.shape(points), stddev=jitter, seed=generator), -clip, clip)
+        return points
+
+    def augment(x, labels):
+        if isinstance(x, dict):
+            return {**x, "points": move(x["points"])}, labels
+        return move(x), labels
+
+    return augment
+
+
+def is_point_cloud(x):
+    """Whether `x` is point-cloud data: [N, P, 3] coordinates or a dict with "points"."""
+    if isinstance(x, dict):
+        return "points" in x
+    return np.ndim(x) == 3 and np.shape(x)[-1] == 3
+
+
+def part_averaged_iou(y_true, predicted, class_names):
+    """The part-segmentation score of Qi et al. 2017 (§5.1, as in their evaluation code), for labels
+    named "category/part" with parts disjoint between categories. Per shape of category C: the IoU
+    of every part of C between truth and prediction (sklearn's jaccard_score; a part absent from
+    both counts 1), averaged over C's parts. "part_instance_miou": the mean over all shapes (the
+    paper's mIoU); "part_category_miou": the mean over categories of their shapes' mean;
+    "part_miou_per_category": {category: mean}. A shape's category is the one of its true labels."""
+    from sklearn.metrics import jaccard_score
+
+    categories = [str(name).split("/", 1)[0] for name in class_names]
+    order = list(dict.fromkeys(categories))
+    parts_of = {category: [i for i, c in enumerate(categories) if c == category] for category in order}
+    y_true, predicted = np.asarray(y_true).reshape(len(y_true), -1), np.asarray(predicted).reshape(len(predicted), -1)
+    per_category = {category: [] for category in order}
+    for truth, guess in zip(y_true, predicted):
+        category = categories[int(np.bincount(truth, minlength=len(categories)).argmax())]
+        ious = jaccard_score(truth, guess, labels=parts_of[category], average=None, zero_division=1.0)
+        per_category[category].append(float(np.mean(ious)))
+    shapes = [value for values in per_category.values() for value in values]
+    means = {category: float(np.mean(values)) for category, values in per_category.items() if values}
+    return {
+        "part_instance_miou": float(np.mean(shapes)) if shapes else None,
+        "part_category_miou": float(np.mean(list(means.values()))) if means else None,
+        "part_miou_per_category": means,
+    }
+
+
+def point_parts_grid(points, true_labels, predicted_labels, class_names, path, title=None):
+    """Point clouds [N, P, 3] coloured by predicted part (top row) next to the truth (bottom row),
+    matplotlib 3-D scatter; points whose prediction is wrong are crossed in black."""
+    from tasks import plots
+
+    plt = plots._pyplot()
+    points, true_labels, predicted_labels = np.asarray(points), np.asarray(true_labels), np.asarray(predicted_labels)
+    n = len(points)
+    k = len(class_names) if class_names else int(max(true_labels.max(initial=0), predicted_labels.max(initial=0)) + 1)
+    names = list(class_names) if class_names else [str(i) for i in range(k)]
+    palette = plt.get_cmap("tab10" if k <= 10 else "tab20")
+    figure = plt.figure(figsize=(2.6 * n, 5.6))
+    for column in range(n):
+        cloud = points[column]
+        for row, (labels, heading) in enumerate(((predicted_labels[column], "predicted"), (true_labels[column], "truth"))):
+            axis = figure.add_subplot(2, n, row * n + column + 1, projection="3d")
+            axis.scatter(cloud[:, 0], cloud[:, 1], cloud[:, 2], s=5, c=[palette(int(i) % palette.N) for i in labels], depthshade=False)
+            if row == 0:
+                wrong = labels != true_labels[column]
+                axis.scatter(cloud[wrong, 0], cloud[wrong, 1], cloud[wrong, 2], s=16, marker="x", c="black", linewidths=0.6, depthshade=False)
+                accuracy = 1.0 - float(np.mean(wrong))
+                axis.set_title(f"{names[int(np.bincount(true_labels[column]).argmax())].split('/')[0]}: {accuracy:.0%} points right", fontsize=8)
+            for set_limits in (axis.set_xlim, axis.set_ylim, axis.set_zlim):
+                set_limits(-1.0, 1.0)
+            axis.set_box_aspect((1.0, 1.0, 1.0))  # equal scales: a lamp keeps its height
+            axis.view_init(elev=20, azim=30)
+            axis.set_axis_off()
+            if column == 0:
+                axis.text2D(0.0, 0.5, heading, transform=axis.transAxes, rotation=90, va="center")
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color=palette(i % palette.N), label=names[i]) for i in range(k)]
+    figure.legend(handles=handles, loc="lower center", ncol=min(k, 6), frameon=False, fontsize=8)
+    figure.suptitle(title or "held-out point clouds coloured by predicted part (top; wrong points crossed) and true part (bottom)")
+    plots._save(figure, path)
+    return path
 
 
 # --- plots -------------------------------------------------------------------------------------

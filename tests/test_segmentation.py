@@ -98,6 +98,28 @@ def test_class_weights_balance_frequencies_with_mean_pixel_weight_one(task):
     assert float(np.sum(frequency * weights)) == pytest.approx(1.0)
 
 
+def test_dice_cross_entropy_hand_case_and_task_option(task, monkeypatch):
+    import keras
+
+    from tasks.segmentation import dice_cross_entropy
+
+    y = np.array([[[0, 0], [1, 2]]])
+    uniform = np.full((1, 2, 2, 3), 1 / 3, "float32")
+    # Dice per class (s = 1): (2·Σpt + 1) / (Σp + Σt + 1) = (2·2/3 + 1)/(4/3 + 2 + 1), (2/3 + 1)/(4/3 + 1 + 1) twice.
+    dice = np.array([(4 / 3 + 1) / (4 / 3 + 3), (2 / 3 + 1) / (4 / 3 + 2), (2 / 3 + 1) / (4 / 3 + 2)])
+    expected = np.log(3.0) + 1.0 - dice.mean()
+    assert float(dice_cross_entropy(3)(y, uniform)) == pytest.approx(expected, rel=1e-5)
+    # Logits give the same loss; a confident right answer costs almost nothing.
+    assert float(dice_cross_entropy(3, from_logits=True)(y, np.log(uniform))) == pytest.approx(expected, rel=1e-5)
+    assert float(dice_cross_entropy(3)(y, np.eye(3, dtype="float32")[y])) < 1e-5
+    monkeypatch.setattr(task, "loss_kind", "dice_cross_entropy")
+    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Conv2D(3, 1, activation="softmax")])
+    assert task.loss(model).get_config()["num_classes"] == 3
+    monkeypatch.setattr(task, "loss_kind", "focal")
+    with pytest.raises(ValueError, match="Unknown segmentation loss_kind"):
+        task.loss(model)
+
+
 def test_augmentation_rejects_unknown_settings(task, scenes):
     with pytest.raises(ValueError, match="Unknown segmentation augmentation"):
         task.build_augmentation({"mixup": 0.2}, scenes, 0)
