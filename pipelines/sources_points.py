@@ -16,6 +16,9 @@ PointNet's own augmentation is a rotation about the up axis). The same shape giv
                         cylinder, cone, torus (no plane: a solid needs volume); y int32 class.
     voxel_image_pairs   generative (3D-VAE-GAN): x voxels as voxel_shapes, y float32 [N, S, S, 1]
                         a depth render of the same shape from a random azimuth.
+    part_primitives     segmentation: x {"points": [N, P, 3], "category": [N, 4] one-hot}, y int32 [N, P]
+                        part ids of composite objects (table = top + legs, chair = seat + back + legs,
+                        lamp = base + pole + shade, mug = body + handle); class names "category/part".
 
 Renders use a dense sample of the surface (4,096 points, z-buffered), not a mesh rasteriser: with
 that density the orthographic renders are hole-free at 16–32 px.
@@ -274,3 +277,149 @@ def load_voxel_shapes(seed=0, grid=16, num_per_class=60):
 def load_voxel_image_pairs(seed=0, grid=16, num_per_class=60, image_size=16):
     x, _, images = voxel_solids(grid, num_per_class, seed, image_size=image_size)
     return Dataset("voxel_image_pairs", "generative", x, images, class_names=list(SOLIDS), value_range=(0.0, 1.0))
+
+
+# --- composite objects with part labels (spec §8.2 K: "composite objects with part labels") ---------------
+
+# Each category is a list of parts; each part is a list of components (kind, half-size (x, y, z), centre
+# (x, y, z)) of the unit primitives above, before the object's random proportions are applied. The
+# part ids are global and disjoint between categories (as ShapeNet-Part's 50 labels over 16 categories):
+# a class name is "category/part", so the segmentation task can average IoU over a shape's own parts.
+PART_CATEGORIES = ("table", "chair", "lamp", "mug")
+PART_NAMES = {
+    "table": ("top", "leg"),
+    "chair": ("seat", "back", "leg"),
+    "lamp": ("base", "pole", "shade"),
+    "mug": ("body", "handle"),
+}
+PART_CLASS_NAMES = tuple(f"{category}/{part}" for category in PART_CATEGORIES for part in PART_NAMES[category])
+
+
+def _legs(rng, half_width, half_depth, leg_height, radius, top_z):
+    """Four cylinder legs under a rectangle of half-sizes (half_width, half_depth), ending at top_z."""
+    inset = rng.uniform(0.8, 0.92)
+    return [
+        ("cylinder", (radius, radius, leg_height / 2), (sx * half_width * inset, sy * half_depth * inset, top_z - leg_height / 2))
+        for sx in (-1, 1)
+        for sy in (-1, 1)
+    ]
+
+
+def _composite_parts(category, rng):
+    """[(part index within the category, [components])] of one random instance of `category`."""
+    if category == "table":
+        w, d, h, t = rng.uniform(0.8, 1.3), rng.uniform(0.5, 0.9), rng.uniform(0.6, 1.0), rng.uniform(0.04, 0.08)
+        top = [("cube", (w, d, t), (0.0, 0.0, h))]
+        return [(0, top), (1, _legs(rng, w, d, h - t, rng.uniform(0.04, 0.08), h - t))]
+    if category == "chair":
+        w, h, t = rng.uniform(0.4, 0.6), rng.uniform(0.5, 0.7), rng.uniform(0.04, 0.07)
+        back = rng.uniform(0.5, 0.9)
+        seat = [("cube", (w, w, t), (0.0, 0.0, h))]
+        backrest = [("cube", (w, t, back / 2), (0.0, -w + t, h + t + back / 2))]
+        return [(0, seat), (1, backrest), (2, _legs(rng, w, w, h - t, rng.uniform(0.03, 0.05), h - t))]
+    if category == "lamp":
+        base_r, base_t = rng.uniform(0.3, 0.5), rng.uniform(0.04, 0.08)
+        pole_h, pole_r = rng.uniform(0.8, 1.3), rng.uniform(0.03, 0.05)
+        shade_r, shade_h = rng.uniform(0.3, 0.55), rng.uniform(0.25, 0.45)
+        top = 2 * base_t + pole_h
+        return [
+            (0, [("cylinder", (base_r, base_r, base_t), (0.0, 0.0, base_t))]),
+            (1, [("cylinder", (pole_r, pole_r, pole_h / 2), (0.0, 0.0, 2 * base_t + pole_h / 2))]),
+            (2, [("cone", (shade_r, shade_r, shade_h / 2), (0.0, 0.0, top + shade_h / 2))]),  # the pole ends at the shade
+        ]
+    if category == "mug":
+        r, h = rng.uniform(0.35, 0.5), rng.uniform(0.4, 0.65)
+        handle = rng.uniform(0.25, 0.4)
+        # Half a torus stood upright (its ring in the x-z plane) at the side of the body; what of it
+        # lies inside the body is dropped when sampled (`_sample_component`).
+        return [(0, [("cylinder", (r, r, h), (0.0, 0.0, h))]), (1, [("handle", (handle, handle, handle), (r, 0.0, h))])]
+    raise ValueError(f"Unknown part category. Expected one of {PART_CATEGORIES}. Received: {category!r}")
+
+
+def _component_area(kind, half):
+    """Approximate surface area of a unit primitive scaled by `half` (for point allocation)."""
+    a, b, c = half
+    r = (a + b) / 2
+    if kind == "cube":
+        return 8 * (a * b + b * c + c * a)
+    if kind == "cylinder":
+        return 4 * np.pi * r * c + 2 * np.pi * r * r
+    if kind == "cone":
+        return np.pi * r * np.sqrt(r * r + 4 * c * c) + np.pi * r * r
+    if kind == "handle":  # half a torus of radii (0.7, 0.3)·scale
+        big, small = TORUS_RADII
+        return 2 * np.pi**2 * big * small * a * c
+    raise ValueError(f"Unknown component kind {kind!r}")
+
+
+def _sample_component(kind, half, centre, n, rng):
+    """`n` surface points [n, 3] of one component."""
+    if kind == "handle":
+        ring = surface_points("torus", 3 * n, rng)
+        ring = ring[ring[:, 0] > 0.0]  # the outer half (x > 0 in the ring's frame)
+        upright = ring @ _rotation_x(np.pi / 2).T * np.asarray(half) + np.asarray(centre)  # ring plane x-y → x-z
+        # Only the visible handle: the part of the tube inside the body (within the body's radius,
+        # which is the handle's x offset) is not surface, and would be body and handle at once.
+        outside = upright[np.hypot(upright[:, 0], upright[:, 1]) > centre[0]]
+        return outside[:n] if len(outside) >= n else np.concatenate([outside, outside[rng.integers(0, len(outside), n - len(outside))]])
+    return surface_points(kind, n, rng) * np.asarray(half) + np.asarray(centre)
+
+
+def part_object(category, num_points, rng):
+    """(points [P, 3] float64, part index within the category [P]) of one composite object, sampled
+    area-proportionally over its components, posed (anisotropic scale 0.8–1.2, rotation about z, tilt
+    ±10°), centred, fitted into the unit sphere and jittered; points in random order."""
+    parts = _composite_parts(category, rng)
+    components = [(part, kind, half, centre) for part, members in parts for kind, half, centre in members]
+    areas = np.array([_component_area(kind, half) for _, kind, half, _ in components])
+    # Every part gets at least a few points; the rest follows the area.
+    counts = np.full(len(components), 2)
+    counts += rng.multinomial(num_points - counts.sum(), areas / areas.sum())
+    points, labels = [], []
+    for (part, kind, half, centre), count in zip(components, counts):
+        points.append(_sample_component(kind, half, centre, int(count), rng))
+        labels.append(np.full(int(count), part))
+    points, labels = np.concatenate(points), np.concatenate(labels)
+    scale = rng.uniform(0.8, 1.2, size=3)
+    rotation = _rotation_z(rng.uniform(0, 2 * np.pi)) @ _rotation_x(np.deg2rad(rng.uniform(-10.0, 10.0)))
+    points = (points * scale) @ rotation.T
+    points -= (points.max(axis=0) + points.min(axis=0)) / 2
+    points /= np.linalg.norm(points, axis=1).max()
+    order = rng.permutation(num_points)
+    return jitter(points, rng)[order], labels[order]
+
+
+def part_objects(num_points=256, num_per_category=100, seed=0):
+    """(points [N, P, 3] float32, category [N] int32, part labels [N, P] int32 global ids into
+    PART_CLASS_NAMES) of the composite objects, categories shuffled."""
+    _check(num_points, num_per_category)
+    if num_points < 16:
+        raise ValueError(f"part objects need at least 16 points (2 per component). Received: num_points={num_points}")
+    rng = np.random.default_rng(seed)
+    categories = np.repeat(np.arange(len(PART_CATEGORIES)), num_per_category)
+    rng.shuffle(categories)
+    offsets = np.cumsum([0] + [len(PART_NAMES[c]) for c in PART_CATEGORIES])[:-1]
+    xs, ys = [], []
+    for category in categories:
+        points, parts = part_object(PART_CATEGORIES[category], num_points, rng)
+        xs.append(points)
+        ys.append(parts + offsets[category])
+    return np.asarray(xs, "float32"), categories.astype("int32"), np.asarray(ys, "int32")
+
+
+@register_dataset(
+    "part_primitives",
+    "segmentation",
+    "composite objects (table, chair, lamp, mug) of 2–3 primitive parts each: {points [N, 256, 3], category one-hot [N, 4]}, per-point part ids (10 'category/part' classes)",
+)
+def load_part_primitives(seed=0, num_points=256, num_per_category=100):
+    points, categories, parts = part_objects(num_points, num_per_category, seed)
+    x = {"points": points, "category": np.eye(len(PART_CATEGORIES), dtype="float32")[categories]}
+    return Dataset(
+        "part_primitives",
+        "segmentation",
+        x,
+        parts,
+        class_names=list(PART_CLASS_NAMES),
+        description="composite objects with per-point part labels; the object category is an input (PointNet part segmentation)",
+    )

@@ -1,5 +1,6 @@
 """Family K shape rows (PointNet, PointNet++, point-cloud AE, D2 → MLP, MVCNN, VoxNet, RGB-D fusion,
-DeepPano) and the 3-D GANs of family G: the spec's row checks as assertions. The sweep covers
+DeepPano), PointNet part segmentation on part_primitives, and the 3-D GANs of family G: the spec's
+row checks as assertions. The sweep covers
 build/train/round trip/exports and the canonical parameter counts (PointNet 3,492,209 and VoxNet
 917,866, both matched exactly)."""
 
@@ -170,3 +171,92 @@ def test_bad_point_input_is_a_one_line_value_error():
     bad[0, 3, 1] = np.nan
     with pytest.raises(ValueError, match="finite"):
         model(bad)
+
+
+# --- PointNet part segmentation and the part_primitives data --------------------------------------------
+
+
+def test_part_primitives_are_deterministic_with_valid_part_labels():
+    from pipelines import sources_points as sp
+    from pipelines.datasets import load_dataset
+
+    first = load_dataset("part_primitives", seed=3, num_points=64, num_per_category=6)
+    again = load_dataset("part_primitives", seed=3, num_points=64, num_per_category=6)
+    other = load_dataset("part_primitives", seed=4, num_points=64, num_per_category=6)
+    for key in ("points", "category"):
+        np.testing.assert_array_equal(first.x[key], again.x[key])
+    np.testing.assert_array_equal(first.y, again.y)
+    assert not np.array_equal(first.x["points"], other.x["points"])
+    points, onehot, parts = first.x["points"], first.x["category"], first.y
+    assert points.shape == (24, 64, 3) and onehot.shape == (24, 4) and parts.shape == (24, 64)
+    assert first.class_names == list(sp.PART_CLASS_NAMES) and all("/" in name for name in first.class_names)
+    categories = onehot.argmax(-1)
+    np.testing.assert_array_equal(onehot.sum(-1), 1.0)
+    np.testing.assert_array_equal(np.bincount(categories), [6, 6, 6, 6])
+    # Centred in the unit sphere (up to the clipped jitter of 0.05 per axis).
+    assert np.linalg.norm(points, axis=-1).max() <= 1.0 + 0.05 * np.sqrt(3)
+    for cloud_parts, category in zip(parts, categories):
+        own = [i for i, name in enumerate(sp.PART_CLASS_NAMES) if name.startswith(sp.PART_CATEGORIES[category] + "/")]
+        # Every point carries a part of its own category, and every part of it has points.
+        assert set(np.unique(cloud_parts)) == set(own)
+
+
+def test_part_averaged_iou_follows_the_papers_definition():
+    from tasks.segmentation import part_averaged_iou
+
+    names = ["a/x", "a/y", "b/u", "b/v", "b/w"]
+    truth = np.array([[0, 0, 1, 1], [2, 2, 3, 3]])
+    guess = np.array([[0, 1, 1, 1], [2, 2, 3, 4]])
+    report = part_averaged_iou(truth, guess, names)
+    # Shape 1 (a): IoU(x) = 1/2, IoU(y) = 2/3. Shape 2 (b): u 1, v 1/2, w absent from the truth but
+    # predicted once: 0 (a part absent from both would count 1).
+    np.testing.assert_allclose(report["part_miou_per_category"]["a"], (1 / 2 + 2 / 3) / 2)
+    np.testing.assert_allclose(report["part_miou_per_category"]["b"], (1 + 1 / 2 + 0) / 3)
+    np.testing.assert_allclose(report["part_instance_miou"], ((1 / 2 + 2 / 3) / 2 + (1 + 1 / 2) / 3) / 2)
+    perfect = part_averaged_iou(truth, truth, names)
+    assert perfect["part_instance_miou"] == 1.0  # b/w, absent from both, counts 1
+
+
+def test_part_segmentation_output_permutes_with_the_points():
+    model = architectures.create_model("pointnet_part_seg", config="tiny")
+    points = np.random.default_rng(0).uniform(-1, 1, size=(2, 64, 3)).astype("float32")
+    category = np.eye(4, dtype="float32")[[1, 3]]
+    order = np.random.default_rng(1).permutation(64)
+    scores = np.asarray(model({"points": points, "category": category}))
+    permuted = np.asarray(model({"points": points[:, order], "category": category}))
+    assert scores.shape == (2, 64, 10)
+    np.testing.assert_allclose(permuted, scores[:, order], atol=1e-5)
+    # The category input reaches every point's scores.
+    other = np.asarray(model({"points": points, "category": category[::-1]}))
+    assert np.abs(other - scores).max() > 1e-4
+
+
+@pytest.mark.large
+def test_part_segmentation_canonical_parameter_count_matches_fig2_layer_by_layer():
+    def layer(inputs, outputs):  # Dense + BatchNormalization (γ, β, moving mean and variance)
+        return inputs * outputs + outputs + 4 * outputs
+
+    def tnet(k):
+        return layer(k, 64) + layer(64, 128) + layer(128, 1024) + layer(1024, 512) + layer(512, 256) + 256 * k * k + k * k
+
+    expected = (
+        tnet(3) + layer(3, 64) + layer(64, 64) + tnet(64) + layer(64, 64) + layer(64, 128) + layer(128, 1024)
+        + layer(64 + 1024 + 16, 512) + layer(512, 256) + layer(256, 128) + layer(128, 128) + 128 * 50 + 50
+    )
+    assert expected == pts.POINTNET_PART_SEG_PARAMS == architectures.get_spec("pointnet_part_seg").reference_params
+    with keras.StatelessScope():
+        model = pts.PointNetPartSegmentation(num_points=2048, num_categories=16, num_classes=50)
+    assert model.count_params() == expected
+
+
+def test_point_cloud_augmentation_rotates_about_the_up_axis_and_keeps_labels():
+    from tasks.segmentation import point_cloud_augmentation
+
+    points = np.random.default_rng(0).uniform(-1, 1, size=(3, 32, 3)).astype("float32")
+    labels = np.arange(96).reshape(3, 32) % 5
+    moved, same = point_cloud_augmentation(seed=1, scale=0.0, jitter=0.0)({"points": points, "category": np.eye(3)}, labels)
+    moved = np.asarray(moved["points"])
+    np.testing.assert_array_equal(np.asarray(same), labels)
+    np.testing.assert_allclose(moved[..., 2], points[..., 2], atol=1e-6)  # heights unchanged
+    np.testing.assert_allclose(np.linalg.norm(moved[..., :2], axis=-1), np.linalg.norm(points[..., :2], axis=-1), atol=1e-5)
+    assert np.abs(moved - points).max() > 1e-2
