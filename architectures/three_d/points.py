@@ -357,6 +357,18 @@ def _points_input(input_shape):
 # --- models ------------------------------------------------------------------------------------------------
 
 
+def _pointnet_trunk(x, mlp1, mlp2, tnet_mlp, tnet_fc, input_transform, feature_transform, orthogonality_weight):
+    """PointNet up to its global feature, shared by classification and segmentation: returns the
+    per-point local feature (after the feature transform) and the max-pooled global feature."""
+    if input_transform:
+        x = ApplyTransform(name="input_transform")([x, _tnet(x, 3, tnet_mlp, tnet_fc, "tnet3")])
+    x = _shared_mlp(x, mlp1, "mlp1_")
+    if feature_transform:
+        k = int(mlp1[-1])
+        x = ApplyTransform(orthogonality_weight, name="feature_transform")([x, _tnet(x, k, tnet_mlp, tnet_fc, f"tnet{k}")])
+    return x, PointMaxPool(name="global_feature")(_shared_mlp(x, mlp2, "mlp2_"))
+
+
 @keras.saving.register_keras_serializable(package="deepzoo")
 class PointNet(ZooModel):
     """PointNet classification: [input T-Net] → shared MLP1 → [feature T-Net + regulariser] →
@@ -389,14 +401,7 @@ class PointNet(ZooModel):
         **kwargs,
     ):
         inputs, x = _points_input(input_shape)
-        if input_transform:
-            x = ApplyTransform(name="input_transform")([x, _tnet(x, 3, tnet_mlp, tnet_fc, "tnet3")])
-        x = _shared_mlp(x, mlp1, "mlp1_")
-        if feature_transform:
-            k = int(mlp1[-1])
-            x = ApplyTransform(orthogonality_weight, name="feature_transform")([x, _tnet(x, k, tnet_mlp, tnet_fc, f"tnet{k}")])
-        x = _shared_mlp(x, mlp2, "mlp2_")
-        x = PointMaxPool(name="global_feature")(x)
+        _, x = _pointnet_trunk(x, mlp1, mlp2, tnet_mlp, tnet_fc, input_transform, feature_transform, orthogonality_weight)
         x = _fc(x, fc, "fc", dropout)
         outputs = keras.layers.Dense(int(num_classes), activation="softmax", name="predictions")(x)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
@@ -439,14 +444,7 @@ class PointNetPartSegmentation(ZooModel):
         **kwargs,
     ):
         points, x = _points_input((int(num_points), 3))
-        if input_transform:
-            x = ApplyTransform(name="input_transform")([x, _tnet(x, 3, tnet_mlp, tnet_fc, "tnet3")])
-        x = _shared_mlp(x, mlp1, "mlp1_")
-        if feature_transform:
-            k = int(mlp1[-1])
-            x = ApplyTransform(orthogonality_weight, name="feature_transform")([x, _tnet(x, k, tnet_mlp, tnet_fc, f"tnet{k}")])
-        local = x
-        global_feature = PointMaxPool(name="global_feature")(_shared_mlp(x, mlp2, "mlp2_"))
+        local, global_feature = _pointnet_trunk(x, mlp1, mlp2, tnet_mlp, tnet_fc, input_transform, feature_transform, orthogonality_weight)
         per_point = [local, BroadcastToPoints(name="global_at_points")([local, global_feature])]
         inputs = points
         if num_categories:
