@@ -83,6 +83,39 @@ def test_clip_zero_shot_classifies_by_the_nearest_prompt():
     np.testing.assert_allclose(logits[0], float(model.logit_scale()) * texts @ image_embedding, rtol=1e-4, atol=1e-5)
 
 
+def test_clip_resnet_image_encoder_builds_round_trips_and_pools_by_attention(tmp_path):
+    import keras
+
+    model = _tiny_clip(image_encoder="resnet", resnet_layers=(1, 1), resnet_width=8)
+    assert model.get_config()["image_encoder"] == "resnet" and list(model.get_config()["resnet_layers"]) == [1, 1]
+    names = [layer.name for layer in model.layers]
+    assert "attention_pool" in names and "patch_embedding" not in names  # the ResNet replaced the ViT
+    assert "resnet_stem3_conv" in names and "resnet_stage2_block1_blur" in names  # ResNet-D stem, anti-aliased stride
+    rng = np.random.default_rng(0)
+    inputs = {"image": rng.uniform(0, 255, size=(3, 32, 32, 3)).astype(np.float32), "caption_ids": np.array([[2, 4, 7, 3, 0, 0, 0, 0]] * 3, np.int32)}
+    outputs = model(inputs, training=False)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(outputs["image_embedding"]), axis=1), 1.0, rtol=1e-5)
+    path = tmp_path / "clip_resnet.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_allclose(np.asarray(loaded(inputs)["image_embedding"]), np.asarray(outputs["image_embedding"]), rtol=1e-5, atol=1e-6)
+
+    # Attention pooling: one query (the mean token) over a set of positioned features, so permuting the
+    # spatial positions together with their position embeddings leaves the output unchanged.
+    pool = clip_module.AttentionPool2D(spatial=3, heads=2, output_dim=5)
+    features = rng.normal(size=(2, 3, 3, 8)).astype(np.float32)
+    expected = np.asarray(pool(features))
+    order = rng.permutation(9)
+    positions = np.asarray(pool.positions)
+    pool.positions.assign(np.concatenate([positions[:1], positions[1:][order]]))
+    permuted = features.reshape(2, 9, 8)[:, order].reshape(2, 3, 3, 8)
+    np.testing.assert_allclose(np.asarray(pool(permuted)), expected, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(np.asarray(pool(features)), expected, atol=1e-4)  # the positions do matter
+    with pytest.raises(ValueError, match="image_encoder"):
+        _tiny_clip(image_encoder="convnext")
+
+
 # --- DDPM -------------------------------------------------------------------------------------------
 
 

@@ -9,6 +9,17 @@ to 512). Both embeddings are L2-normalised; logits = exp(t)·I_e·T_eᵀ with th
 t (log-parameterised, initialised to log(1/0.07), clipped so that exp(t) ≤ 100); the loss is the
 symmetric cross-entropy over the N×N matrix (image→text and text→image, averaged).
 
+`image_encoder="resnet"` swaps the image tower for the paper's modified ResNet (§2.4; the released
+RN50 layout): a ResNet-D stem of three 3×3 convolutions (the first with stride 2) and a 2×2 average
+pool instead of the max pool, bottleneck stages (expansion 4; the first stride 1, the others stride
+2) whose strided convolutions are anti-aliased as in the released model (a 2×2 average pool before the
+last 1×1 convolution and in the shortcut instead of a strided convolution), BatchNorm and ReLU, and
+attention pooling instead of global average pooling: one multi-head attention layer over the
+flattened feature map whose single query is the mean of the spatial features, with learned positions
+added to the mean token and to every spatial feature, projected to `embed_dim` (`AttentionPool2D`).
+`resnet_layers` gives the blocks per stage ((3, 4, 6, 3) = RN50), `resnet_width` the stem width (64),
+`resnet_heads` the pooling heads (default width·32/64 as released). The ViT tower stays the default.
+
 The MLPs use the released model's QuickGELU x·σ(1.702·x). Zero-shot
 classification embeds one prompt per class ("a photo of a {class}") and picks the class whose
 text embedding is closest to the image's (`tasks/contrastive.py`).
@@ -47,6 +58,101 @@ def _block(x, width, heads, causal, name):
     h = keras.layers.Dense(4 * width, activation=quick_gelu, name=f"{name}_fc")(h)
     h = keras.layers.Dense(width, name=f"{name}_proj")(h)
     return keras.layers.Add()([x, h])
+
+
+def _conv_bn(x, filters, kernel, name, relu=True, strides=1):
+    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(epsilon=1e-5, name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
+
+
+def _bottleneck(x, planes, stride, name):
+    """The released CLIP ResNet's bottleneck: 1×1, 3×3, [2×2 average pool when strided], 1×1 (×4),
+    the shortcut average-pooled then projected by a 1×1 convolution + BN when its shape changes."""
+    h = _conv_bn(x, planes, 1, f"{name}_a")
+    h = _conv_bn(h, planes, 3, f"{name}_b")
+    if stride > 1:
+        h = keras.layers.AveragePooling2D(stride, name=f"{name}_blur")(h)
+    h = _conv_bn(h, 4 * planes, 1, f"{name}_c", relu=False)
+    shortcut = x
+    if stride > 1 or x.shape[-1] != 4 * planes:
+        if stride > 1:
+            shortcut = keras.layers.AveragePooling2D(stride, name=f"{name}_down_pool")(shortcut)
+        shortcut = _conv_bn(shortcut, 4 * planes, 1, f"{name}_down", relu=False)
+    return keras.layers.ReLU(name=f"{name}_out")(keras.layers.Add(name=f"{name}_add")([h, shortcut]))
+
+
+def _modified_resnet(x, layers, width, heads, embed_dim):
+    """CLIP's modified ResNet on pixels in [-1, 1] → [N, embed_dim] (before L2 normalisation)."""
+    x = _conv_bn(x, width // 2, 3, "resnet_stem1", strides=2)
+    x = _conv_bn(x, width // 2, 3, "resnet_stem2")
+    x = _conv_bn(x, width, 3, "resnet_stem3")
+    x = keras.layers.AveragePooling2D(2, name="resnet_stem_pool")(x)
+    for stage, blocks in enumerate(layers):
+        for block in range(int(blocks)):
+            x = _bottleneck(x, width * 2**stage, 2 if stage > 0 and block == 0 else 1, f"resnet_stage{stage + 1}_block{block + 1}")
+    return AttentionPool2D(int(x.shape[1]), heads, embed_dim, name="attention_pool")(x)
+
+
+def _vision_transformer(x, image_size, patch_size, vision_width, vision_layers, vision_heads, embed_dim):
+    """Vision tower (ViT) on pixels in [-1, 1]: patches, class token, pre-LN blocks, projection."""
+    x = keras.layers.Conv2D(int(vision_width), int(patch_size), strides=int(patch_size), use_bias=False, name="patch_embedding")(x)
+    patches = (int(image_size) // int(patch_size)) ** 2
+    x = keras.layers.Reshape((patches, int(vision_width)))(x)
+    x = ClassToken(vision_width, patches, name="class_token")(x)
+    x = keras.layers.LayerNormalization(epsilon=1e-5, name="vision_ln_pre")(x)
+    for i in range(int(vision_layers)):
+        x = _block(x, int(vision_width), int(vision_heads), False, f"vision_block{i}")
+    x = keras.layers.LayerNormalization(epsilon=1e-5, name="vision_ln_post")(x[:, 0, :])
+    return keras.layers.Dense(int(embed_dim), use_bias=False, name="image_projection")(x)
+
+
+@keras.saving.register_keras_serializable(package="deepzoo")
+class AttentionPool2D(keras.layers.Layer):
+    """CLIP's attention pooling: tokens = [mean of the H·W features; the features] + learned positions;
+    one multi-head attention whose only query is the mean token (keys and values: all H·W + 1
+    tokens), then an output projection to `output_dim`. [N, H, W, C] → [N, output_dim]."""
+
+    def __init__(self, spatial, heads, output_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.spatial, self.heads, self.output_dim = int(spatial), int(heads), int(output_dim)
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        if channels % self.heads:
+            raise ValueError(f"AttentionPool2D: {channels} channels are not divisible by heads={self.heads}.")
+        self.channels = channels
+        self.positions = self.add_weight(
+            shape=(self.spatial * self.spatial + 1, channels), initializer=keras.initializers.RandomNormal(stddev=channels**-0.5), name="positions"
+        )
+        self.q_proj = keras.layers.Dense(channels, name="q_proj")
+        self.k_proj = keras.layers.Dense(channels, name="k_proj")
+        self.v_proj = keras.layers.Dense(channels, name="v_proj")
+        self.c_proj = keras.layers.Dense(self.output_dim, name="c_proj")
+        for layer in (self.q_proj, self.k_proj, self.v_proj):
+            layer.build((None, None, channels))
+        self.c_proj.build((None, channels))
+
+    def _split(self, x, length):
+        head_dim = self.channels // self.heads
+        return ops.transpose(ops.reshape(x, (-1, length, self.heads, head_dim)), (0, 2, 1, 3))
+
+    def call(self, features):
+        length = self.spatial * self.spatial
+        x = ops.reshape(features, (-1, length, self.channels))
+        tokens = ops.concatenate([ops.mean(x, axis=1, keepdims=True), x], axis=1) + self.positions
+        q = self._split(self.q_proj(tokens[:, :1, :]), 1) * (self.channels // self.heads) ** -0.5
+        k = self._split(self.k_proj(tokens), length + 1)
+        v = self._split(self.v_proj(tokens), length + 1)
+        weights = ops.softmax(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), axis=-1)
+        pooled = ops.reshape(ops.matmul(weights, v), (-1, self.channels))
+        return self.c_proj(pooled)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.output_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "spatial": self.spatial, "heads": self.heads, "output_dim": self.output_dim}
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
@@ -147,6 +253,10 @@ class CLIP(ZooModel):
         vocabulary_size=49_408,
         embed_dim=512,
         initial_temperature=0.07,
+        image_encoder="vit",
+        resnet_layers=(3, 4, 6, 3),
+        resnet_width=64,
+        resnet_heads=None,
         name="clip",
         **kwargs,
     ):
@@ -155,21 +265,23 @@ class CLIP(ZooModel):
         vocabulary = check_vocabulary(vocabulary, TARGET_SPECIALS, "vocabulary")
         if len(vocabulary) != int(vocabulary_size):
             raise ValueError(f"vocabulary has {len(vocabulary)} tokens but vocabulary_size={vocabulary_size}.")
-        if int(image_size) % int(patch_size):
+        if image_encoder not in ("vit", "resnet"):
+            raise ValueError(f"image_encoder must be 'vit' or 'resnet'. Received: image_encoder={image_encoder!r}")
+        if image_encoder == "vit" and int(image_size) % int(patch_size):
             raise ValueError(f"image_size must be a multiple of patch_size. Received: image_size={image_size}, patch_size={patch_size}")
+        resnet_layers = tuple(int(n) for n in resnet_layers)
+        if image_encoder == "resnet":
+            stride = 4 * 2 ** (len(resnet_layers) - 1)
+            if not resnet_layers or min(resnet_layers) < 1 or int(image_size) % stride:
+                raise ValueError(f"resnet_layers needs >= 1 block per stage and image_size a multiple of {stride}. Received: {resnet_layers}, {image_size}")
         image = keras.Input((int(image_size), int(image_size), 3), name="image")
         ids = keras.Input((int(context_length),), dtype="int32", name="caption_ids")
-        # Vision tower (ViT): pixels 0..255 → [-1, 1], patches, class token, pre-LN blocks.
         x = keras.layers.Rescaling(2.0 / 255.0, offset=-1.0, name="rescale")(image)
-        x = keras.layers.Conv2D(int(vision_width), int(patch_size), strides=int(patch_size), use_bias=False, name="patch_embedding")(x)
-        patches = (int(image_size) // int(patch_size)) ** 2
-        x = keras.layers.Reshape((patches, int(vision_width)))(x)
-        x = ClassToken(vision_width, patches, name="class_token")(x)
-        x = keras.layers.LayerNormalization(epsilon=1e-5, name="vision_ln_pre")(x)
-        for i in range(int(vision_layers)):
-            x = _block(x, int(vision_width), int(vision_heads), False, f"vision_block{i}")
-        x = keras.layers.LayerNormalization(epsilon=1e-5, name="vision_ln_post")(x[:, 0, :])
-        image_features = keras.layers.Dense(int(embed_dim), use_bias=False, name="image_projection")(x)
+        if image_encoder == "resnet":
+            heads = int(resnet_heads) if resnet_heads else int(resnet_width) * 32 // 64
+            image_features = _modified_resnet(x, resnet_layers, int(resnet_width), heads, int(embed_dim))
+        else:
+            image_features = _vision_transformer(x, image_size, patch_size, vision_width, vision_layers, vision_heads, embed_dim)
         # Text tower: causal Transformer; the end-of-text token's feature.
         t = keras.layers.Embedding(int(vocabulary_size), int(text_width), name="token_embedding")(ids)
         t = PositionEmbedding(context_length, text_width, name="text_positions")(t)
