@@ -340,3 +340,27 @@ def test_video_task_sizes_two_stream_models_from_the_data_and_batches_their_inpu
     x, y = task.example_batch(model, 4, seed=0)
     assert set(x) == {"rgb", "flow"} and x["flow"].shape == (4, 8, 32, 32, 2) and y.tolist() == [0, 1, 2, 3]
     assert task.augmentation is None  # image presets would flip "left" into "right"
+
+
+@pytest.mark.parametrize(
+    "model, bad, message",
+    [
+        ("c3d", lambda x: x[:, :-1], "expected shape"),           # a clip with the wrong frame count
+        ("pointnet", lambda x: x[..., :2], "expected shape"),      # a point cloud of the wrong width
+        ("pointnet", lambda x: np.where(np.arange(x.size).reshape(x.shape) == 3, np.nan, x), "NaN"),  # NaN coordinates
+    ],
+)
+def test_served_bad_clips_and_point_clouds_are_one_line_4xx_errors(model, bad, message):
+    """The issue's bad inputs, against the served contract of the tiny endpoint (the shapes the
+    export writes to deepzoo.json): the server answers each with a one-line 400, never a crash."""
+    import architectures
+    from serving.errors import BadRequest
+    from serving.tensors import TensorSpec, check_inputs
+
+    endpoint = architectures.create_model(model, config="tiny")
+    specs = [TensorSpec(t.name.split(":")[0], tuple(-1 if d is None else int(d) for d in t.shape), np.dtype(np.float32)) for t in endpoint.inputs]
+    good = {s.name: np.zeros([1] + [d for d in s.shape[1:]], np.float32) for s in specs}
+    assert check_inputs(good, specs) == 1
+    with pytest.raises(BadRequest, match=message) as error:
+        check_inputs({s.name: bad(good[s.name]) for s in specs}, specs)
+    assert "\n" not in str(error.value)
