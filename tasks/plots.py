@@ -66,3 +66,26 @@ def confusion_matrix(matrix, class_names, out_path):
     axis.set_title("hold-out confusion matrix")
     _save(figure, out_path)
     return out_path
+
+
+def frame_strips(clips, titles, out_path, frames_per_strip=6):
+    """One row per clip: evenly spaced frames of [T, H, W, 3] pixels (0..255), titled (e.g. true vs
+    predicted action)."""
+    import numpy as np
+
+    clips = np.asarray(clips)
+    plt = _pyplot()
+    count = min(frames_per_strip, clips.shape[1])
+    picks = np.linspace(0, clips.shape[1] - 1, count).round().astype(int)
+    figure, axes = plt.subplots(len(clips), count, figsize=(1.6 * count, 1.8 * len(clips)), squeeze=False)
+    for row, (clip, title) in enumerate(zip(clips, titles)):
+        for column, frame in enumerate(picks):
+            axis = axes[row][column]
+            axis.imshow(np.clip(clip[frame], 0, 255).astype("uint8"))
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.set_xlabel(f"t = {frame}", fontsize=7)
+        axes[row][0].set_title(title, fontsize=8, loc="left")
+    _save(figure, out_path)
+    return out_path
+

@@ -68,6 +68,23 @@ class Video(Classification):
             report.update(temporal_detection_report(y_true, probabilities))
         return report
 
+    def plots(self, run_dir, model, x, y, report, class_names=None, count=4):
+        """The confusion matrix, and `frame_strips.png`: held-out clips (the RGB stream; the first
+        clip of an untrimmed sequence) as strips of frames, titled with the true and predicted action."""
+        from tasks import plots
+
+        super().plots(run_dir, model, x, y, report, class_names)
+        take = lambda value: np.asarray(value)[:count]  # noqa: E731
+        x_few = {k: take(v) for k, v in x.items()} if isinstance(x, dict) else take(x)
+        probabilities = _single_output(self.predict(model, x_few))
+        clips = np.asarray(x_few["rgb"] if isinstance(x_few, dict) else x_few)
+        truth, predicted = np.asarray(y)[:count], probabilities.argmax(-1)
+        if clips.ndim == 6:  # untrimmed [N, C, T, H, W, 3]: the first clip of each sequence
+            clips, truth, predicted = clips[:, 0], truth[:, 0], predicted[:, 0]
+        name = lambda i: class_names[int(i)] if class_names else str(int(i))  # noqa: E731
+        titles = [f"true {name(t)} · predicted {name(p)}" for t, p in zip(truth, predicted)]
+        plots.frame_strips(clips, titles, run_dir / "frame_strips.png")
+
     def example_batch(self, model, n, seed):
         from tasks.base import model_input_specs
 

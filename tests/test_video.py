@@ -364,3 +364,16 @@ def test_served_bad_clips_and_point_clouds_are_one_line_4xx_errors(model, bad, m
     with pytest.raises(BadRequest, match=message) as error:
         check_inputs({s.name: bad(good[s.name]) for s in specs}, specs)
     assert "\n" not in str(error.value)
+
+
+def test_video_plots_write_frame_strips_with_true_and_predicted_actions(tmp_path):
+    import architectures
+    from pipelines.datasets import load_dataset
+    from tasks import get_task
+
+    data = load_dataset("moving_shapes", num_per_class=1, frames=8, image_size=32)
+    model = architectures.create_model("c3d", config="tiny", num_classes=len(data.class_names))
+    task = get_task("video")
+    report = task.score(data.y[:4], task.predict(model, data.x[:4]), data.class_names)
+    task.plots(tmp_path, model, data.x[:4], data.y[:4], report, data.class_names)
+    assert (tmp_path / "frame_strips.png").stat().st_size > 0 and (tmp_path / "confusion_matrix.png").is_file()
