@@ -46,7 +46,7 @@ RECIPES = {
     "cpm": {"epochs": 24, "learning_rate": 2e-3, "cosine": True},
     "openpose": {"epochs": 20, "learning_rate": 2e-3, "cosine": False},
     "deepcut": {"epochs": 20, "learning_rate": 2e-3, "cosine": False},
-    "alphapose_rmpe": {"epochs": 24, "learning_rate": 2e-3, "cosine": True},
+    "alphapose_rmpe": {"epochs": 80, "learning_rate": 2e-3, "cosine": True},
 }
 
 

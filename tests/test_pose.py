@@ -117,6 +117,24 @@ def test_alphapose_sdtn_inverts_the_stn_exactly_and_crops_the_right_place():
     assert np.hypot(*(found - (17.5, 20.5))) < 1.0
 
 
+def test_alphapose_positive_weight_scales_each_cell_by_one_plus_w_times_its_target():
+    import architectures
+
+    model = architectures.create_model("alphapose_rmpe", config="tiny")
+    assert model.positive_weight == 20.0 and architectures.create_model("alphapose_rmpe", config="tiny", positive_weight=0.0).positive_weight == 0.0
+    rng = np.random.default_rng(0)
+    people = np.zeros((2, 2, 14, 3), "float32")
+    people[..., :2] = rng.uniform(10, 22, size=(2, 2, 14, 2))
+    people[..., 2] = 1.0
+    outputs = model({"images": rng.uniform(0, 255, (2, 32, 32, 3)).astype("float32"),
+                     "boxes": np.tile(np.array([[4.0, 4.0, 28.0, 28.0]], "float32"), (2, 2, 1))})
+    weighted = [float(v) for v in model.pose_losses(people, outputs)]
+    model.positive_weight = 0.0
+    plain = [float(v) for v in model.pose_losses(people, outputs)]
+    # The heat-map term grows (targets are non-negative, some positive); the STN term is unchanged.
+    assert weighted[0] > plain[0] > 0 and weighted[-1] == pytest.approx(plain[-1])
+
+
 def test_parametric_pose_nms_removes_a_near_duplicate():
     _, keypoints, _ = _two_people()
     a, b = keypoints[0, 0].copy(), keypoints[0, 1].copy()

@@ -143,7 +143,7 @@ class AlphaPoseRMPE(PoseModel):
     multi_person = True
 
     def __init__(self, image_size=512, max_people=4, skeleton="stick14", crop_size=256, stacks=8, depth=4, filters=256, stem_pool=True,
-                 stem_residuals=3, sigma=None, centring_weight=0.1, nms_threshold=0.5, name="alphapose_rmpe", **kwargs):
+                 stem_residuals=3, sigma=None, centring_weight=0.1, nms_threshold=0.5, positive_weight=0.0, name="alphapose_rmpe", **kwargs):
         k = len(pose_task.get_skeleton(skeleton).joints)
         images = keras.Input((image_size, image_size, 3), name="images")
         boxes = keras.Input((max_people, 4), name="boxes")
@@ -158,6 +158,7 @@ class AlphaPoseRMPE(PoseModel):
         self.crop_size, self.max_people = int(crop_size), int(max_people)
         self.sigma = float(sigma or stride)
         self.centring_weight, self.nms_threshold = float(centring_weight), float(nms_threshold)
+        self.positive_weight = float(positive_weight)
 
     def pose_losses(self, y, y_pred):
         """Per hourglass stack: MSE of the crop heat maps against Gaussians at the ground-truth
@@ -170,7 +171,11 @@ class AlphaPoseRMPE(PoseModel):
         target = pose_task.render_heatmaps(crop_targets, self.crop_size, self.crop_size, self.stride, self.sigma)
         stacks = y_pred["crop_heatmaps"]  # [N, P, S, h, w, K]
         shape = tuple(int(d) for d in stacks.shape[3:])
-        losses = [pose_task.heatmap_mse(target, ops.reshape(stacks[:, :, s], (-1, *shape))) for s in range(int(stacks.shape[2]))]
+        # positive_weight w > 0 weights each cell's squared error by 1 + w·target: the few cells near
+        # a joint then outweigh the many empty ones that pull a small SPPE onto all-zero maps.
+        weight = 1.0 + self.positive_weight * target
+        losses = [ops.mean(ops.sum(weight * (ops.reshape(stacks[:, :, s], (-1, *shape)) - target) ** 2, axis=-1))
+                  for s in range(int(stacks.shape[2]))]
         # Centring: the visible joints' centre in the STN frame should sit at the crop centre.
         free = pose_task.image_to_crop(y[..., :2], affine, self.crop_size) / float(self.crop_size) - 0.5
         weight = y[..., 2][..., None]
@@ -201,7 +206,7 @@ register(
         builder=AlphaPoseRMPE,
         canonical_config={"image_size": 512, "max_people": 4, "skeleton": "stick14", "crop_size": 256, "stacks": 8, "depth": 4, "filters": 256},
         tiny_config={"image_size": 32, "max_people": 2, "skeleton": "stick14", "crop_size": 16, "stacks": 1, "depth": 1, "filters": 8, "stem_pool": False,
-                     "stem_residuals": 1},
+                     "stem_residuals": 1, "positive_weight": 20.0},
         reference_params=None,
         paper="Fang, Xie, Tai & Lu 2017 (ICCV), RMPE: Regional Multi-Person Pose Estimation",
         seeds=("003",),
@@ -213,6 +218,9 @@ register(
         notes="Person boxes are an input (any detector; the data's boxes stand in for one), enlarged by 20 %. STN = localisation "
         "net + affine grid sampler (a gather-based bilinear sampler), SDTN = the exact inverse affine; SPPE = stacked hourglass "
         "(8 stacks in the canonical config). The frozen parallel SPPE is replaced by a centring regulariser on the STN with the "
-        "same purpose; the pose-guided proposals generator is not built (the box augmentation moves boxes with the image).",
+        "same purpose; the pose-guided proposals generator is not built (the box augmentation moves boxes with the image). "
+        "The tiny config weights the heat-map loss by 1 + 20·target (`positive_weight`; the paper's plain MSE, 0, is the "
+        "canonical default): with plain MSE the small SPPE stays on all-zero maps (OKS AP@0.5 0.000 after 80 epochs), "
+        "weighted it reaches 0.954.",
     )
 )
