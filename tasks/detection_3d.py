@@ -5,7 +5,10 @@ Element: x = the model's grid input (PointPillars' dense pillars float32 [N, X, 
 "classes": int32 [N, M], −1 pads}.
 
 The model predicts, per BEV cell, K class logits and 8 box values (dx, dy: the box centre's
-offset from the cell centre in cells; z; log l, log w, log h; sin yaw, cos yaw). Its grid is
+offset from the cell centre in cells; z; log l, log w, log h; sin 2·yaw, cos 2·yaw). A box's
+footprint is the same at yaw and yaw + π and the points cannot tell a car's front from its back, so
+the doubled angle is regressed (regressing sin/cos of yaw itself averages the two readings towards
+no direction); decoded yaws lie in (−π/2, π/2]. Its grid is
 `model.bev_grid` = {"x_min", "y_min", "cell"} in metres (rows along x, columns along y).
 
 Targets: a box is assigned to the cell that holds its centre (a centre-point head: VoxelNet's RPN
@@ -24,7 +27,7 @@ import numpy as np
 
 from tasks.base import CheckOutcome, Task, as_structure, concatenate, length, take
 
-BOX_VALUES = 8  # dx, dy, z, log l, log w, log h, sin yaw, cos yaw
+BOX_VALUES = 8  # dx, dy, z, log l, log w, log h, sin 2·yaw, cos 2·yaw
 HEATMAP_SIGMA = 0.8  # cells
 
 
@@ -148,7 +151,7 @@ def encode_targets(boxes, classes, grid_shape, bev_grid, num_classes):
             gaussian = np.exp(-((gi - i) ** 2 + (gj - j) ** 2) / (2 * HEATMAP_SIGMA**2))
             targets[n, :, :, cls] = np.maximum(targets[n, :, :, cls], gaussian)
             size = np.log(np.maximum(box[3:6], 1e-3))
-            targets[n, i, j, num_classes:num_classes + BOX_VALUES] = [fi - i - 0.5, fj - j - 0.5, box[2], *size, math.sin(box[6]), math.cos(box[6])]
+            targets[n, i, j, num_classes:num_classes + BOX_VALUES] = [fi - i - 0.5, fj - j - 0.5, box[2], *size, math.sin(2.0 * box[6]), math.cos(2.0 * box[6])]
             targets[n, i, j, -1] = 1.0
     return targets
 
@@ -223,7 +226,7 @@ def box_decoder_class():
             x = self.bev_grid["x_min"] + (i + 0.5 + values[..., 0]) * cell
             y = self.bev_grid["y_min"] + (j + 0.5 + values[..., 1]) * cell
             size = ops.exp(ops.clip(values[..., 3:6], -5.0, 5.0))
-            yaw = ops.arctan2(values[..., 6], values[..., 7])
+            yaw = 0.5 * ops.arctan2(values[..., 6], values[..., 7])
             boxes = ops.concatenate([ops.stack([x, y, values[..., 2]], axis=-1), size, ops.expand_dims(yaw, -1)], axis=-1)
             return {"boxes": boxes, "scores": scores, "classes": ops.cast(classes, "int32")}
 

@@ -195,6 +195,11 @@ def test_centre_point_targets_decode_back_to_the_boxes():
     order = np.argsort(decoded["classes"][0])
     np.testing.assert_allclose(decoded["boxes"][0][order], boxes[0], atol=1e-4)
     np.testing.assert_array_equal(decoded["classes"][0][order], classes[0])
+    # The doubled-angle code: a car turned by π has the same footprint and the same target, and
+    # decodes into (−π/2, π/2].
+    turned = boxes.copy()
+    turned[..., 6] += np.pi
+    np.testing.assert_allclose(detection_3d.encode_targets(turned, classes, (16, 16), model.bev_grid, 2), targets, atol=1e-5)
 
 
 def test_pointpillars_pillar_max_ignores_padding_points():
