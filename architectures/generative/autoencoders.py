@@ -334,8 +334,33 @@ class CodeGaussian(keras.layers.Layer):
         return {**super().get_config(), "code_dim": self.code_dim, "momentum": self.momentum, "epsilon": self.epsilon}
 
 
+class OneOptimizerGenerator:
+    """Compile plumbing shared by the generators trained with one optimiser (`ae_generator`, `vae`):
+    the generative task passes `g_optimizer`, `keras.saving` restores it, `self.trackers` are the
+    metrics. Mixed in before `ZooModel`."""
+
+    def compile(self, g_optimizer=None, optimizer=None, jit_compile="auto", **kwargs):
+        """One optimiser (`g_optimizer`, the generative task's name for it, or `optimizer`)."""
+        if g_optimizer is not None and optimizer is not None:
+            raise ValueError("Pass the optimiser once, as g_optimizer or optimizer, not both.")
+        super().compile(optimizer=g_optimizer or optimizer or keras.optimizers.Adam(1e-3), jit_compile=jit_compile, **kwargs)
+
+    def get_compile_config(self):
+        return {"optimizer": keras.optimizers.serialize(self.optimizer)} if self.compiled else {}
+
+    def compile_from_config(self, config):
+        """Restores the optimiser on `keras.saving.load_model` (its slots are then loaded into it)."""
+        self.compile(optimizer=keras.optimizers.deserialize(config["optimizer"]))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+
 @keras.saving.register_keras_serializable(package="deepzoo")
-class AutoencoderGenerator(ZooModel):
+class AutoencoderGenerator(OneOptimizerGenerator, ZooModel):
     """An autoencoder that generates: `model(noise)` -> images = decoder(μ + L ε), ε ~ N(0, I).
 
     `fit(images)` trains encoder and decoder by reconstruction and keeps a moving Gaussian of the
@@ -390,25 +415,6 @@ class AutoencoderGenerator(ZooModel):
         self.code_dim = code_dim
         self.reconstruction_form = reconstruction
         self.trackers = {key: keras.metrics.Mean(name=key) for key in ("loss",)}
-
-    def compile(self, g_optimizer=None, optimizer=None, jit_compile="auto", **kwargs):
-        """One optimiser (`g_optimizer`, the generative task's name for it, or `optimizer`)."""
-        if g_optimizer is not None and optimizer is not None:
-            raise ValueError("Pass the optimiser once, as g_optimizer or optimizer, not both.")
-        super().compile(optimizer=g_optimizer or optimizer or keras.optimizers.Adam(1e-3), jit_compile=jit_compile, **kwargs)
-
-    def get_compile_config(self):
-        return {"optimizer": keras.optimizers.serialize(self.optimizer)} if self.compiled else {}
-
-    def compile_from_config(self, config):
-        """Restores the optimiser on `keras.saving.load_model` (its slots are then loaded into it)."""
-        self.compile(optimizer=keras.optimizers.deserialize(config["optimizer"]))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def _loss(self, images, training):
         target = self.to_unit(ops.cast(images, self.compute_dtype))

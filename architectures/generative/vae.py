@@ -24,6 +24,7 @@ from keras import ops
 
 from architectures.base import ZooModel
 from architectures.generative.autoencoders import (
+    OneOptimizerGenerator,
     build_decoder,
     build_encoder,
     check_architecture,
@@ -40,7 +41,7 @@ KINGMA_HIDDEN = (500,)
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
-class VAE(ZooModel):
+class VAE(OneOptimizerGenerator, ZooModel):
     """A VAE: `model(noise)` -> images (the decoder from the prior); `fit(images)` maximises the ELBO.
 
     Args:
@@ -104,25 +105,6 @@ class VAE(ZooModel):
         self.beta = float(beta)
         self.sampling_seed = keras.random.SeedGenerator(seed)
         self.trackers = {key: keras.metrics.Mean(name=key) for key in ("loss", "reconstruction", "kl")}
-
-    def compile(self, g_optimizer=None, optimizer=None, jit_compile="auto", **kwargs):
-        """One optimiser (`g_optimizer`, the generative task's name for it, or `optimizer`)."""
-        if g_optimizer is not None and optimizer is not None:
-            raise ValueError("Pass the optimiser once, as g_optimizer or optimizer, not both.")
-        super().compile(optimizer=g_optimizer or optimizer or keras.optimizers.Adam(1e-3), jit_compile=jit_compile, **kwargs)
-
-    def get_compile_config(self):
-        return {"optimizer": keras.optimizers.serialize(self.optimizer)} if self.compiled else {}
-
-    def compile_from_config(self, config):
-        """Restores the optimiser on `keras.saving.load_model` (its slots are then loaded into it)."""
-        self.compile(optimizer=keras.optimizers.deserialize(config["optimizer"]))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def objective_terms(self, images, training=False):
         """{"loss" = −ELBO (with β), "reconstruction", "kl"}, batch means, one z sample each."""
