@@ -39,9 +39,8 @@ from deepzoo.cli_options import (
     did_you_mean,
     parse_augment,
     parse_data_options,
-    parse_json_or_text,
+    parse_key_json_values,
     parse_model_overrides,
-    split_key_values,
 )
 
 EXIT_USAGE = 2
@@ -135,6 +134,16 @@ def _tensors(specs):
     return ", ".join(f"{s['name']} {list(s['shape'])} {s['dtype']}" for s in specs) or "-"
 
 
+def _task_settings_text(settings):
+    """`--task-setting` choices: "name = default (one of a, b)" per setting."""
+    parts = []
+    for key, setting in settings.items():
+        allowed = setting["allowed"]
+        choices = ", ".join("none" if value is None else str(value) for value in allowed) if isinstance(allowed, list) else f"a {allowed}"
+        parts.append(f"{key} = {setting['default']} ({choices})")
+    return "; ".join(parts) or "none"
+
+
 def format_info(entry, param_sources, width=100):
     """The readable `deepzoo info` page."""
     reference = "-"
@@ -152,6 +161,7 @@ def format_info(entry, param_sources, width=100):
         ("tiny", _settings(entry["tiny_config"])),
         ("arguments", _settings(defaults)),
         ("recipe", _settings(entry["train_recipe"] or {})),
+        ("task settings", _task_settings_text(cli_registry.task_settings(entry["task"]))),
         ("limitations", "; ".join(f"{k}: {v}" for k, v in entry["limitations"].items()) or "none"),
         ("seeds", ", ".join(entry["seeds"]) or "-"),
         ("builder", entry["builder"]),
@@ -163,7 +173,7 @@ def format_info(entry, param_sources, width=100):
         wrapped = textwrap.wrap(str(text), width=width - label, break_long_words=False, break_on_hyphens=False) or ["-"]
         lines.append(name.ljust(label) + wrapped[0])
         lines.extend(" " * label + more for more in wrapped[1:])
-    lines.append(f"train it with: deepzoo train {entry['name']} [--tiny] [--recipe] [--set KEY=VALUE]   (--json: the raw entry)")
+    lines.append(f"train it with: deepzoo train {entry['name']} [--tiny] [--recipe] [--set KEY=VALUE] [--task-setting KEY=VALUE]   (--json: the raw entry)")
     return "\n".join(lines)
 
 
@@ -204,10 +214,13 @@ def training_options(args, entry):
     data = args.data or cli_registry.default_dataset(entry["name"])
     given["data_options"] = parse_data_options(args.data_option, data)
     if args.optimizer_option:
-        given["optimizer_options"] = {key: parse_json_or_text(text) for key, text in split_key_values(args.optimizer_option, "--optimizer-option")}
+        given["optimizer_options"] = parse_key_json_values(args.optimizer_option, "--optimizer-option")
+    if args.task_setting:
+        given["task_settings"] = parse_key_json_values(args.task_setting, "--task-setting")
     recipe = dict(entry["train_recipe"] or {}) if args.recipe else {}
     options = {**recipe, **given}
-    options["optimizer_options"] = {**recipe.get("optimizer_options", {}), **given.get("optimizer_options", {})}
+    for merged in ("optimizer_options", "task_settings"):
+        options[merged] = {**recipe.get(merged, {}), **given.get(merged, {})}
     check_train_options(options)
     return options
 
@@ -232,6 +245,7 @@ def check_training_values(options, task):
         if unknown:
             raise UsageError(f"--augment has unknown augmentation(s) {unknown}. Expected some of {', '.join(augment_lib.AUGMENTATIONS)}{did_you_mean(unknown[0], augment_lib.AUGMENTATIONS)}")
     optim.check_optimizer(options.get("optimizer", "adam"), options.get("optimizer_options") or {})
+    get_task(task, options.get("task_settings"))  # unknown settings and values: one line, exit 2
 
 
 def _missing_ancestors(path):
@@ -352,6 +366,7 @@ def build_parser():
     add_option(p, "--data", DataName(), help="dataset: digits, shapes10, iris, ..., numpy:F.npz, folder:DIR, tfds:NAME")
     add_option(p, "--data-option", KeyValue(), action="append", help="dataset option, e.g. image_size=32")
     add_option(p, "--optimizer-option", KeyValue(), action="append", help="Keras optimizer argument, e.g. epsilon=1.0 (adds to --recipe's)")
+    add_option(p, "--task-setting", KeyValue(), action="append", help="the task's own setting, e.g. class_balance=median_frequency (`deepzoo info MODEL` lists them)")
     add_option(p, "--set", KeyValue(), action="append", help="model constructor override, e.g. width_multiplier=0.5")
     p.add_argument("--tiny", action="store_true", help="start from the model's tiny config instead of the canonical one")
     p.add_argument("--recipe", action="store_true", help="use the paper's training recipe from the registry")

@@ -558,6 +558,11 @@ def split_key_values(pairs, flag):
     return result
 
 
+def parse_key_json_values(pairs, flag):
+    """{key: value} of repeated KEY=VALUE options whose values are JSON or text (see below)."""
+    return {key: parse_json_or_text(text) for key, text in split_key_values(pairs, flag)}
+
+
 def parse_json_or_text(text):
     """JSON where it parses (numbers, lists, true), else the text itself."""
     try:

@@ -25,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 SOURCE_PACKAGES = ("architectures", "tasks")
 
 _loaded = None  # (fingerprint, index) of this process
@@ -124,6 +124,18 @@ def _tensor_specs(specs):
     return [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in specs]
 
 
+def _task_settings(task):
+    """{setting: {"default", "allowed"}} of a task (`Task.settings`), for `deepzoo info`."""
+    return {
+        key: {"default": _plain(getattr(task, key)), "allowed": [_plain(v) for v in allowed] if isinstance(allowed, tuple) else allowed.__name__}
+        for key, allowed in sorted(task.settings.items())
+    }
+
+
+def task_settings(task_name):
+    return load_index()["tasks"].get(task_name, {}).get("settings", {})
+
+
 def build_index():
     """The index from the live registry (imports `architectures`: slow the first time in a process)."""
     from common.tensorflow_import import import_tensorflow
@@ -163,7 +175,7 @@ def build_index():
         "version": INDEX_VERSION,
         "models": models,
         "families": architectures.list_families(),
-        "tasks": {name: {"default_dataset": task.default_dataset} for name, task in sorted(tasks.TASKS.items())},
+        "tasks": {name: {"default_dataset": task.default_dataset, "settings": _task_settings(task)} for name, task in sorted(tasks.TASKS.items())},
         "capabilities": list(CONFORMANCE_COLUMNS),  # model checks, then the export table's sweep formats
         "param_sources": {key: text for key, (text, _) in PARAM_SOURCES.items()},
     }

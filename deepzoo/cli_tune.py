@@ -51,6 +51,7 @@ def register(subparsers):
     add_option(p, "--data-option", KeyValue(), action="append", help="dataset option, e.g. image_size=32")
     add_option(p, "--set", KeyValue(), action="append", help="fixed model constructor argument")
     add_option(p, "--option", KeyValue(), action="append", help="fixed training option, e.g. schedule=cosine")
+    add_option(p, "--task-setting", KeyValue(), action="append", help="the task's own setting, e.g. loss_kind=dice_cross_entropy (`deepzoo info MODEL`)")
     p.add_argument("--tiny", action="store_true", help="start from the model's tiny config")
     add_option(p, "--patience", Int(0), help="early stopping inside each fold (not with hyperband)")
     add_option(p, "--factor", Int(2), default=3, help="Hyperband reduction factor")
@@ -77,6 +78,7 @@ def cmd_tune(args):
     from deepzoo.cli import _tensorflow
     from deepzoo.cli_options import (
         parse_data_options,
+        parse_key_json_values,
         parse_model_overrides,
         parse_train_option_pairs,
     )
@@ -86,6 +88,8 @@ def cmd_tune(args):
     model_overrides = parse_model_overrides(args.set, entry, model_config)
     data_options = parse_data_options(args.data_option, args.data or cli_registry.default_dataset(args.model))
     train_options = parse_train_option_pairs(args.option)
+    if args.task_setting:
+        train_options["task_settings"] = parse_key_json_values(args.task_setting, "--task-setting")
     _tensorflow()
     from tuning import tune
 

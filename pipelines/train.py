@@ -86,6 +86,7 @@ class TrainConfig:
     seed: int = 0
     max_examples: int | None = None
     bn_momentum: object = "auto"  # "auto", "keep" or a float: BatchNorm moving-average momentum while training
+    task_settings: dict = dataclasses.field(default_factory=dict)  # the task's own settings (`Task.settings`), e.g. {"class_balance": "median_frequency"}
 
 
 @dataclasses.dataclass
@@ -139,7 +140,7 @@ class PreparedData:
 def prepare_data(config):
     """Loads the dataset and makes the test / validation / train index split (stratified where the task asks)."""
     spec = architectures.get_spec(config.model)
-    task = get_task(spec.task)
+    task = get_task(spec.task, config.task_settings)
     data_name = config.data or spec.default_dataset or task.default_dataset
     config.data = data_name
     dataset = load_dataset(data_name, seed=config.seed, **config.data_options)
@@ -175,7 +176,7 @@ def build_model(config, dataset, x_train, y_train=None):
         overrides.setdefault("input_shape", list(dataset.input_shape))
     # The task first: it knows how its data sizes the model (a binary target for a one-unit
     # regressor, vocabulary sizes of a text model, ...).
-    for key, value in get_task(spec.task).model_overrides(dataset, x_train, accepted, y_train=y_train).items():
+    for key, value in get_task(spec.task, config.task_settings).model_overrides(dataset, x_train, accepted, y_train=y_train).items():
         overrides.setdefault(key, value)
     if dataset.num_classes and "num_classes" in accepted:
         overrides.setdefault("num_classes", dataset.num_classes)
@@ -267,7 +268,7 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), new_run=Fa
     # First: multi-worker collectives must be configured before any other TensorFlow op.
     strategy = make_strategy(config.distribute)
     spec = architectures.get_spec(model)
-    task = get_task(spec.task)
+    task = get_task(spec.task, config.task_settings)
     jit = resolve_jit(config.jit, spec)
     keras.utils.set_random_seed(config.seed)
     prepared = prepare_data(config)

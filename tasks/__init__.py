@@ -38,8 +38,9 @@ def register_task(task):
     return add_unique(TASKS, task.name, task, "Task")
 
 
-def get_task(name):
-    return lookup(TASKS, name, "task", f" Expected one of {sorted(TASKS)}.")
+def get_task(name, settings=None):
+    """The task kind `name`; with `settings`, a copy with those per-run settings (`Task.with_settings`)."""
+    return lookup(TASKS, name, "task", f" Expected one of {sorted(TASKS)}.").with_settings(settings)
 
 
 # One instance per task kind; a new kind adds its class to this tuple.

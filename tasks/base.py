@@ -17,6 +17,7 @@ whose inputs are named `keras.Input`s and whose outputs are a dict keyed by outp
 verification, metadata and serving read names, shapes and dtypes from it.
 """
 
+import copy
 import dataclasses
 import math
 
@@ -88,6 +89,9 @@ class Task:
             fixed batch) or a task-specific name documented by `check_training`.
         export_outputs: human-readable description of what the exported endpoint returns.
         stratify: whether splits stratify on the target.
+        settings: the per-run settings a user may change (`deepzoo train --task-setting KEY=VALUE`,
+            `TrainConfig.task_settings`): attribute name -> its allowed values (a tuple) or a type
+            (`float`, `int`); `with_settings` checks them and returns a configured copy.
     """
 
     name = "base"
@@ -105,6 +109,31 @@ class Task:
     quantized_tolerance = None
     # Whether exported outputs are compared together (`compare_all`), e.g. detections as sets.
     compare_jointly = False
+    settings = {}
+
+    def with_settings(self, settings=None):
+        """This task with `settings` ({attribute: value}) set: a copy, so that the shared instance in
+        `tasks.TASKS` stays as declared; `self` when there are none. Unknown names and values
+        outside `settings` raise a one-line ValueError. The text "none" stands for None."""
+        if not settings:
+            return self
+        task = copy.copy(self)
+        for key, value in settings.items():
+            if key not in self.settings:
+                known = ", ".join(sorted(self.settings)) or "none"
+                raise ValueError(f"The {self.name} task has no setting {key!r}. Its settings: {known}.")
+            allowed = self.settings[key]
+            if isinstance(allowed, tuple):
+                value = None if value == "none" and None in allowed else value
+                if value not in allowed:
+                    choices = ", ".join("none" if choice is None else str(choice) for choice in allowed)
+                    raise ValueError(f"Task setting {key} must be one of {choices}. Received: {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or (allowed is int and value != int(value)):
+                raise ValueError(f"Task setting {key} expects a number ({allowed.__name__}). Received: {value!r}")
+            else:
+                value = allowed(value)
+            setattr(task, key, value)
+        return task
 
     @property
     def objectives(self):

@@ -302,6 +302,11 @@ class Segmentation(Task):
     # scores every class's overlap as a whole, like the mIoU it is judged by.
     loss_kind = "cross_entropy"
     dice_weight = 1.0
+    settings = {
+        "class_balance": ("inverse_sqrt_frequency", "median_frequency", "unet_border", None),
+        "loss_kind": ("cross_entropy", "dice_cross_entropy"),
+        "dice_weight": float,
+    }
 
     # --- data ---------------------------------------------------------------------------------
 

@@ -38,6 +38,9 @@ def test_info(capsys):
     assert code == 0 and lines[0] == "lenet5: a classification model of the classification family"
     assert any(line.startswith("reference") and "61,706 parameters" in line for line in lines)
     assert any(line.startswith("tiny") and "width_multiplier=0.5" in line for line in lines)
+    assert any(line.startswith("task settings") and "none" in line for line in lines)
+    _, out, _ = run_cli(capsys, "info", "segnet")
+    assert "class_balance = inverse_sqrt_frequency (inverse_sqrt_frequency, median_frequency, unet_border, none)" in " ".join(out.split())
 
 
 @pytest.mark.parametrize(
@@ -51,6 +54,11 @@ def test_info(capsys):
         (("train", "lenet5", "--jit", "maybe"), "--jit must be one of"),
         (("train", "lenet5", "--data", "digits", "--max-examples", "60", "--optimizer-option", "epslion=1.0"), "Unknown option(s) ['epslion'] for optimizer 'adam'"),
         (("train", "lenet5", "--data", "diabetes", "--epochs", "1"), "is a classification model but dataset 'diabetes' is regression"),
+        (("train", "segnet", "--tiny", "--task-setting", "class_balanse=none"), "has no setting 'class_balanse'. Its settings: class_balance"),
+        (("train", "segnet", "--tiny", "--task-setting", "loss_kind=dice"), "Task setting loss_kind must be one of cross_entropy, dice_cross_entropy"),
+        (("train", "segnet", "--tiny", "--task-setting", "dice_weight=heavy"), "Task setting dice_weight expects a number"),
+        (("train", "lenet5", "--task-setting", "class_balance=none"), "The classification task has no setting 'class_balance'"),
+        (("tune", "segnet", "--tiny", "--task-setting", "loss_kind=dice"), "Task setting loss_kind must be one of"),
         (("eval", "/nonexistent/run"), "Not a run directory"),
         (("export", "/nonexistent/run"), "Not a run directory"),
         (("check", "--family", "nope"), "Unknown family 'nope'"),

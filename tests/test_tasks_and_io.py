@@ -36,6 +36,20 @@ def test_unknown_task_suggests_close_names():
         get_task("clasification")
 
 
+def test_task_settings_make_a_checked_copy():
+    shared = get_task("segmentation")
+    task = get_task("segmentation", {"class_balance": "none", "loss_kind": "dice_cross_entropy", "dice_weight": 2})
+    assert task is not shared and shared.class_balance == "inverse_sqrt_frequency" and shared.loss_kind == "cross_entropy"
+    assert task.class_balance is None and task.loss_kind == "dice_cross_entropy" and task.dice_weight == 2.0
+    assert get_task("segmentation", {}) is shared
+    # The setting reaches the data: without class balancing the batches carry no pixel weights.
+    x, y = np.zeros((4, 8, 8, 3), np.float32), np.zeros((4, 8, 8), np.int32)
+    assert len(next(iter(shared.make_dataset(x, y, 2)))) == 3 and len(next(iter(task.make_dataset(x, y, 2)))) == 2
+    for bad, message in (({"clas_balance": None}, "no setting 'clas_balance'"), ({"loss_kind": "dice"}, "must be one of"), ({"dice_weight": "x"}, "expects a number")):
+        with pytest.raises(ValueError, match=message):
+            get_task("segmentation", bad)
+
+
 def test_tasks_sit_below_every_other_layer():
     """tasks/ imports nothing of the project but common/ (DESIGN.md: nothing reaches up)."""
     import ast

@@ -67,7 +67,7 @@ class FoldTrainer:
         # Examples the model's data-derived arguments come from (a text model's vocabularies):
         # the search's development split, never its test split.
         self.build_indices = np.arange(len(dataset)) if build_indices is None else np.asarray(build_indices)
-        self.task = get_task(self.spec.task)
+        self.task = get_task(self.spec.task, base_config.task_settings)
         self.dataset = dataset
         self.base = base_config
         self.monitor = monitor  # (name, mode) for early stopping inside a fold

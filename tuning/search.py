@@ -180,7 +180,7 @@ class _Search:
         self.progress = progress or (lambda *_: None)
         self.scheme = _check_settings(settings)
         self.spec = architectures.get_spec(settings.model)
-        self.task = get_task(self.spec.task)
+        self.task = get_task(self.spec.task, settings.train_options.get("task_settings"))  # bad settings fail here
         self.objective, self.direction = parse_objective(settings.objective, self.task)
         self.base = TrainConfig(
             model=settings.model,
