@@ -431,6 +431,8 @@ class Run:
 def evaluate_run(run_dir):
     """Re-evaluates a run's saved model on its own hold-out test split; returns the metrics."""
     from pipelines.train import evaluate_model
+    from tasks import get_task
 
     run = Run.load(run_dir)
-    return evaluate_model(run.load_model(), run.prepared_data(), run.config["task"])
+    task = get_task(run.config["task"], run.config.get("task_settings"))
+    return evaluate_model(run.load_model(), run.prepared_data(), task)

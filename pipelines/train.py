@@ -342,18 +342,19 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), new_run=Fa
 
     with atomic_path(run_dir / "model.keras", suffix=".keras") as tmp:
         net.save(tmp)
-    metrics = evaluate_model(net, prepared, spec.task)
+    metrics = evaluate_model(net, prepared, task)
     metrics.update(totals.finish())  # epochs and seconds over every session of the run
     write_json_atomic(run_dir / "metrics.json", metrics)
     _plots(run_dir, task, net, prepared, metrics)
     return TrainResult(run_dir, net, metrics, history.history, seconds)
 
 
-def evaluate_model(model, prepared, task_name):
-    """The task's hold-out report of `model` on the run's test split."""
+def evaluate_model(model, prepared, task):
+    """The task's hold-out report of `model` on the run's test split (`task`: a Task, configured
+    with the run's settings)."""
     x_test, y_test = prepared.arrays("test")
     x_train, _ = prepared.arrays("train")
-    return get_task(task_name).evaluate(model, x_test, y_test, prepared.dataset.class_names, x_reference=x_train)
+    return task.evaluate(model, x_test, y_test, prepared.dataset.class_names, x_reference=x_train)
 
 
 def make_augmentation(task, config, dataset):

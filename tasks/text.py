@@ -402,6 +402,7 @@ class Seq2Seq(Task):
     # Relative BLEU a quantised export may lose against the Keras model's.
     quantized_tolerance = 0.05
     evaluation_beam_size = 4  # evaluate() also reports beam-search BLEU with this beam
+    settings = {"evaluation_beam_size": int}
     plot_examples = 4
 
     # --- data ---------------------------------------------------------------------------------
