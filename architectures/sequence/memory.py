@@ -9,8 +9,9 @@ References:
                      M_i ← M_i ⊙ (1 − w_i·e) + w_i·a.
     rl_ntm           Zaremba & Sutskever 2015, "Reinforcement Learning Neural Turing Machines"
                      (arXiv 1505.00521): discrete heads on a memory tape whose moves (−1, 0, +1)
-                     are sampled and trained with REINFORCE, a moving-average baseline reducing the
-                     variance; reads and writes at the head are trained by backpropagation.
+                     are sampled and trained with REINFORCE (each move credited with the rewards
+                     after it, less a baseline predicted from the controller's state); reads and
+                     writes at the head are trained by backpropagation.
     neural_ram       Kurach, Andrychowicz & Sutskever 2016, "Neural Random-Access Machines" (ICLR):
                      R registers holding distributions over the M integers ("fuzzy pointers"), a
                      memory of M cells (each a distribution), a fixed list of modules (constants,
@@ -21,7 +22,8 @@ References:
                      push strength d, pop strength u, value v; reads the top (front) unit of
                      strength.
 
-The recurrent models are cells driven by `keras.layers.RNN` over any number of steps (inputs
+The recurrent models are cells (one `ControlledMemoryCell` base: the LSTM controller on the input
+and the last read, the bits from its output and the new read) driven by `keras.layers.RNN` over any number of steps (inputs
 [N, None, F]), so a model trained on sequences of ≤ 20 steps runs on 40. The NTM's addressing steps
 are module-level functions of `keras.ops` (tests compare each with a hand-computed numpy step).
 Exports: the RNN loop is a TensorList loop (TFLite builtins reject it; see recurrent.py); the
@@ -113,8 +115,49 @@ def _one_hot_first(batch, size, dtype):
     return ops.concatenate([ops.ones((batch, 1), dtype), ops.zeros((batch, size - 1), dtype)], axis=1)
 
 
+class ControlledMemoryCell(keras.layers.Layer):
+    """The loop every controller-driven memory cell here shares (NTM, stack/queue, RL-NTM tape):
+    `control` runs the LSTM controller on [x_t, r] (r: `read_width` numbers read from the memory),
+    the subclass's `call` accesses its memory with the controller's output, and `emit` gives the
+    sigmoid bits from [h_t, r_t]. The states start with the controller's (h, c); a subclass lists
+    its `memory_layers` (each fed the controller's output) and adds its memory states."""
+
+    def __init__(self, output_bits, controller_units, read_width, **kwargs):
+        super().__init__(**kwargs)
+        self.output_bits, self.controller_units, self.read_width = int(output_bits), int(controller_units), int(read_width)
+        self.controller = keras.layers.LSTMCell(self.controller_units, name="controller")
+        self.output_layer = keras.layers.Dense(self.output_bits, activation="sigmoid", name="bits")
+
+    def memory_layers(self):
+        return ()
+
+    def input_features(self, input_shape):
+        return int(input_shape[-1])
+
+    def build(self, input_shape):
+        self.controller.build((None, self.input_features(input_shape) + self.read_width))
+        for layer in self.memory_layers():
+            layer.build((None, self.controller_units))
+        self.output_layer.build((None, self.controller_units + self.read_width))
+        super().build(input_shape)
+
+    def controller_state(self, batch_size):
+        zeros = ops.zeros((batch_size, self.controller_units), self.compute_dtype)
+        return [zeros, zeros]
+
+    def control(self, inputs, reads, h, c, training=None):
+        out, (h, c) = self.controller(ops.concatenate([inputs, reads], axis=-1), [h, c], training=training)
+        return out, h, c
+
+    def emit(self, out, reads):
+        return self.output_layer(ops.concatenate([out, reads], axis=-1))
+
+    def get_config(self):
+        return {**super().get_config(), "output_bits": self.output_bits, "controller_units": self.controller_units}
+
+
 @keras.saving.register_keras_serializable(package="deepzoo")
-class NTMCell(keras.layers.Layer):
+class NTMCell(ControlledMemoryCell):
     """One NTM step: LSTM controller on [x_t, reads_{t−1}] → write head (erase, add) → read heads
     on the written memory → sigmoid bits from [h_t, reads_t].
 
@@ -124,33 +167,24 @@ class NTMCell(keras.layers.Layer):
     """
 
     def __init__(self, output_bits, controller_units=100, memory_size=128, memory_width=20, read_heads=1, **kwargs):
-        super().__init__(**kwargs)
-        self.output_bits, self.controller_units = int(output_bits), int(controller_units)
+        super().__init__(output_bits, controller_units, int(read_heads) * int(memory_width), **kwargs)
         self.memory_size, self.memory_width, self.read_heads = int(memory_size), int(memory_width), int(read_heads)
         n, m, r = self.memory_size, self.memory_width, self.read_heads
-        self.controller = keras.layers.LSTMCell(self.controller_units, name="controller")
         self.read_parameters = keras.layers.Dense(r * (m + HEAD_SIZE_EXTRA), name="read_heads")
         self.write_parameters = keras.layers.Dense(m + HEAD_SIZE_EXTRA + 2 * m, name="write_head")
-        self.output_layer = keras.layers.Dense(self.output_bits, activation="sigmoid", name="bits")
         # h, c, memory, read weightings, write weighting, reads
         self.state_size = [self.controller_units, self.controller_units, n * m, r * n, n, r * m]
         self.output_size = self.output_bits + r * n + n
 
-    def build(self, input_shape):
-        features = int(input_shape[-1])
-        m, r, h = self.memory_width, self.read_heads, self.controller_units
-        self.controller.build((None, features + r * m))
-        self.read_parameters.build((None, h))
-        self.write_parameters.build((None, h))
-        self.output_layer.build((None, h + r * m))
-        super().build(input_shape)
+    def memory_layers(self):
+        return (self.read_parameters, self.write_parameters)
 
     def get_initial_state(self, batch_size=None):
-        n, m, r, h = self.memory_size, self.memory_width, self.read_heads, self.controller_units
+        n, m, r = self.memory_size, self.memory_width, self.read_heads
         dtype = self.compute_dtype
         first = _one_hot_first(batch_size, n, dtype)
         return [
-            ops.zeros((batch_size, h), dtype), ops.zeros((batch_size, h), dtype),
+            *self.controller_state(batch_size),
             ops.full((batch_size, n * m), 1e-6, dtype),
             ops.concatenate([first] * r, axis=1), first,
             ops.zeros((batch_size, r * m), dtype),
@@ -160,7 +194,7 @@ class NTMCell(keras.layers.Layer):
         h, c, memory, read_w, write_w, reads = states
         n, m, r = self.memory_size, self.memory_width, self.read_heads
         memory = ops.reshape(memory, (-1, n, m))
-        controller_out, (h, c) = self.controller(ops.concatenate([inputs, reads], axis=-1), [h, c], training=training)
+        controller_out, h, c = self.control(inputs, reads, h, c, training)
         raw = self.write_parameters(controller_out)
         write_w = address(memory, write_w, *_head_parameters(raw, m))
         erase = ops.sigmoid(raw[:, m + HEAD_SIZE_EXTRA : 2 * m + HEAD_SIZE_EXTRA])
@@ -174,13 +208,12 @@ class NTMCell(keras.layers.Layer):
             new_read_w.append(w)
             new_reads.append(read(memory, w))
         read_w, reads = ops.concatenate(new_read_w, axis=-1), ops.concatenate(new_reads, axis=-1)
-        bits = self.output_layer(ops.concatenate([controller_out, reads], axis=-1))
-        output = ops.concatenate([bits, read_w, write_w], axis=-1)
+        output = ops.concatenate([self.emit(controller_out, reads), read_w, write_w], axis=-1)
         return output, [h, c, ops.reshape(memory, (-1, n * m)), read_w, write_w, reads]
 
     def get_config(self):
-        return {**super().get_config(), "output_bits": self.output_bits, "controller_units": self.controller_units,
-                "memory_size": self.memory_size, "memory_width": self.memory_width, "read_heads": self.read_heads}
+        return {**super().get_config(), "memory_size": self.memory_size, "memory_width": self.memory_width,
+                "read_heads": self.read_heads}
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
@@ -245,50 +278,42 @@ def neural_stack_step(values, strengths, cursor, push, pop, value, kind="stack")
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
-class NeuralStackCell(keras.layers.Layer):
+class NeuralStackCell(ControlledMemoryCell):
     """LSTM controller on [x_t, r_{t−1}] → (d, u, v, output); the stack/queue step; bits from
     [h_t, r_t]. The memory holds `capacity` units (one pushed per step): sequences longer than
     `capacity` steps stop pushing. kind: "stack" or "queue"."""
 
     def __init__(self, output_bits, controller_units=256, value_size=64, capacity=64, kind="stack", **kwargs):
-        super().__init__(**kwargs)
         if kind not in ("stack", "queue"):
             raise ValueError(f"kind must be 'stack' or 'queue'. Received: kind={kind!r}")
-        self.output_bits, self.controller_units = int(output_bits), int(controller_units)
+        super().__init__(output_bits, controller_units, int(value_size), **kwargs)
         self.value_size, self.capacity, self.kind = int(value_size), int(capacity), kind
-        self.controller = keras.layers.LSTMCell(self.controller_units, name="controller")
         self.operations = keras.layers.Dense(2 + self.value_size, name="push_pop_value")
-        self.output_layer = keras.layers.Dense(self.output_bits, activation="sigmoid", name="bits")
         c, m = self.capacity, self.value_size
         self.state_size = [self.controller_units, self.controller_units, c * m, c, c, m]
         self.output_size = self.output_bits
 
-    def build(self, input_shape):
-        h, m = self.controller_units, self.value_size
-        self.controller.build((None, int(input_shape[-1]) + m))
-        self.operations.build((None, h))
-        self.output_layer.build((None, h + m))
-        super().build(input_shape)
+    def memory_layers(self):
+        return (self.operations,)
 
     def get_initial_state(self, batch_size=None):
-        h, c, m, dtype = self.controller_units, self.capacity, self.value_size, self.compute_dtype
-        return [ops.zeros((batch_size, h), dtype), ops.zeros((batch_size, h), dtype), ops.zeros((batch_size, c * m), dtype),
+        c, m, dtype = self.capacity, self.value_size, self.compute_dtype
+        return [*self.controller_state(batch_size), ops.zeros((batch_size, c * m), dtype),
                 ops.zeros((batch_size, c), dtype), _one_hot_first(batch_size, c, dtype), ops.zeros((batch_size, m), dtype)]
 
     def call(self, inputs, states, training=None):
         h, c, values, strengths, cursor, reads = states
-        out, (h, c) = self.controller(ops.concatenate([inputs, reads], axis=-1), [h, c], training=training)
+        out, h, c = self.control(inputs, reads, h, c, training)
         raw = self.operations(out)
         push, pop, value = ops.sigmoid(raw[:, 0]), ops.sigmoid(raw[:, 1]), ops.tanh(raw[:, 2:])
         values = ops.reshape(values, (-1, self.capacity, self.value_size))
         values, strengths, reads = neural_stack_step(values, strengths, cursor, push, pop, value, self.kind)
         cursor = ops.concatenate([ops.zeros_like(cursor[:, :1]), cursor[:, :-1]], axis=1)  # next unit
-        bits = self.output_layer(ops.concatenate([out, reads], axis=-1))
+        bits = self.emit(out, reads)
         return bits, [h, c, ops.reshape(values, (-1, self.capacity * self.value_size)), strengths, cursor, reads]
 
     def get_config(self):
-        return {**super().get_config(), "output_bits": self.output_bits, "controller_units": self.controller_units,
-                "value_size": self.value_size, "capacity": self.capacity, "kind": self.kind}
+        return {**super().get_config(), "value_size": self.value_size, "capacity": self.capacity, "kind": self.kind}
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
@@ -331,43 +356,39 @@ class GumbelNoise(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
-class TapeHeadCell(keras.layers.Layer):
+class TapeHeadCell(ControlledMemoryCell):
     """RL-NTM step on a memory tape with one discrete head: read the tape at the head, LSTM
     controller on [x_t, read], write a gated vector at the head, output bits, then move the head
     by the chosen shift (−1, 0, +1): argmax(logits + Gumbel noise), so a sample while training and
-    the greedy move at inference. Output: [bits (B), log π(move)]."""
+    the greedy move at inference. Output: [bits (B), log π(move), entropy of π, baseline b_t], the
+    baseline predicting the return from the controller's state (no gradient into the controller)."""
 
     def __init__(self, output_bits, controller_units=100, tape_size=64, tape_width=16, **kwargs):
-        super().__init__(**kwargs)
-        self.output_bits, self.controller_units = int(output_bits), int(controller_units)
+        super().__init__(output_bits, controller_units, int(tape_width), **kwargs)
         self.tape_size, self.tape_width = int(tape_size), int(tape_width)
-        self.controller = keras.layers.LSTMCell(self.controller_units, name="controller")
         self.move_logits = keras.layers.Dense(len(SHIFTS), name="move_logits")
         self.write_layer = keras.layers.Dense(self.tape_width + 1, name="write")
-        self.output_layer = keras.layers.Dense(self.output_bits, activation="sigmoid", name="bits")
+        self.baseline_layer = keras.layers.Dense(1, name="baseline")
         self.state_size = [self.controller_units, self.controller_units, self.tape_size * self.tape_width, self.tape_size]
-        self.output_size = self.output_bits + 1
+        self.output_size = self.output_bits + 3
 
-    def build(self, input_shape):
-        h, m = self.controller_units, self.tape_width
-        self.controller.build((None, int(input_shape[-1]) - len(SHIFTS) + m))
-        for layer in (self.move_logits, self.write_layer):
-            layer.build((None, h))
-        self.output_layer.build((None, h + m))
-        super().build(input_shape)
+    def memory_layers(self):
+        return (self.move_logits, self.write_layer, self.baseline_layer)
+
+    def input_features(self, input_shape):
+        return int(input_shape[-1]) - len(SHIFTS)  # the Gumbel noise rides along the inputs
 
     def get_initial_state(self, batch_size=None):
-        h, s, m, dtype = self.controller_units, self.tape_size, self.tape_width, self.compute_dtype
-        return [ops.zeros((batch_size, h), dtype), ops.zeros((batch_size, h), dtype), ops.zeros((batch_size, s * m), dtype),
-                _one_hot_first(batch_size, s, dtype)]
+        s, m, dtype = self.tape_size, self.tape_width, self.compute_dtype
+        return [*self.controller_state(batch_size), ops.zeros((batch_size, s * m), dtype), _one_hot_first(batch_size, s, dtype)]
 
     def call(self, inputs, states, training=None):
         h, c, tape, head = states
         x, noise = inputs[:, : -len(SHIFTS)], inputs[:, -len(SHIFTS) :]
         tape = ops.reshape(tape, (-1, self.tape_size, self.tape_width))
         value = read(tape, head)
-        out, (h, c) = self.controller(ops.concatenate([x, value], axis=-1), [h, c], training=training)
-        bits = self.output_layer(ops.concatenate([out, value], axis=-1))
+        out, h, c = self.control(x, value, h, c, training)
+        bits = self.emit(out, value)
         raw = self.write_layer(out)
         gate = ops.sigmoid(raw[:, :1])[:, :, None] * head[:, :, None]
         tape = tape + gate * (ops.tanh(raw[:, None, 1:]) - tape)
@@ -376,64 +397,116 @@ class TapeHeadCell(keras.layers.Layer):
         # exports to ONNX through a Bitcast that ONNX Runtime lacks.
         scores = logits + noise
         move = ops.stop_gradient(ops.cast(scores >= ops.max(scores, axis=-1, keepdims=True), logits.dtype))
-        log_prob = ops.sum(move * ops.log_softmax(logits, axis=-1), axis=-1, keepdims=True)
+        log_policy = ops.log_softmax(logits, axis=-1)
+        log_prob = ops.sum(move * log_policy, axis=-1, keepdims=True)
+        entropy = -ops.sum(ops.exp(log_policy) * log_policy, axis=-1, keepdims=True)
+        baseline = self.baseline_layer(ops.stop_gradient(out))
         head = move[:, 0:1] * roll_left(head) + move[:, 1:2] * head + move[:, 2:3] * roll_right(head)
-        return ops.concatenate([bits, log_prob], axis=-1), [h, c, ops.reshape(tape, (-1, self.tape_size * self.tape_width)), head]
+        output = ops.concatenate([bits, log_prob, entropy, baseline], axis=-1)
+        return output, [h, c, ops.reshape(tape, (-1, self.tape_size * self.tape_width)), head]
 
     def get_config(self):
-        return {**super().get_config(), "output_bits": self.output_bits, "controller_units": self.controller_units,
-                "tape_size": self.tape_size, "tape_width": self.tape_width}
+        return {**super().get_config(), "tape_size": self.tape_size, "tape_width": self.tape_width}
+
+
+def returns_after_each_step(step_rewards, discount=1.0):
+    """G_t = Σ_{t' > t} γ^(t' − t − 1)·r_t' over [N, T]: the move chosen at step t changes only
+    later reads, the next one most directly (γ < 1 weighs it more: less variance, some bias)."""
+    index = ops.arange(ops.shape(step_rewards)[1])
+    ahead = ops.cast(index[:, None] - index[None, :], step_rewards.dtype)  # t' − t at [t', t]
+    weights = ops.where(ahead > 0, ops.power(ops.cast(discount, step_rewards.dtype), ahead - 1.0), 0.0)
+    return ops.matmul(step_rewards, weights)
+
+
+def later_target_mask(y):
+    """1 at the steps t of [N, T, B] targets after which a target step follows, else 0 (a move
+    there changes no reward: its REINFORCE term is noise)."""
+    has_target = ops.cast(ops.any(y >= 0, axis=-1), "float32")
+    return ops.cast(returns_after_each_step(has_target) > 0, "float32")
+
+
+def normalised(values, mask):
+    """(values − mean) / std over the masked entries (REINFORCE's advantages at one scale)."""
+    total = ops.maximum(ops.sum(mask), 1.0)
+    mean = ops.sum(values * mask) / total
+    std = ops.sqrt(ops.sum(ops.square(values - mean) * mask) / total)
+    return (values - mean) / (std + 1e-6) * mask
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
 class RLNTM(ZooModel):
     """RL-NTM: a discrete-head tape machine trained with REINFORCE for the head moves.
 
-    The loss per step is the task's bit cross-entropy (backpropagated through reads and writes)
-    plus the REINFORCE surrogate −(R − b)·Σ_t log π(a_t), with the reward R = −(the sequence's
-    cross-entropy) and b a moving average of R (`baseline_decay`): subtracting it leaves the
-    gradient's expectation and lowers its variance.
+    The reward of step t is −(its bits' cross-entropy). The loss is the task's bit cross-entropy
+    (backpropagated through reads and writes) plus the REINFORCE surrogate
+    −Σ_t A_t·log π(a_t), with A_t = G_t − b_t normalised over the batch, G_t the (γ-discounted,
+    `discount`) rewards after step t and b_t a baseline predicted from the controller's state
+    (trained on (G_t − b_t)²): subtracting it leaves the gradient's expectation and lowers its
+    variance. An entropy bonus (`entropy_weight`) keeps the moves exploring. Only steps followed
+    by a target count.
     """
 
     def __init__(self, input_shape=(None, 9), output_bits=8, controller_units=100, tape_size=64, tape_width=16,
-                 baseline_decay=0.9, reinforce_weight=1.0, seed=0, name=None, **kwargs):
+                 reinforce_weight=1.0, entropy_weight=0.01, discount=0.9, seed=0, name=None, **kwargs):
         inputs = keras.Input(shape=tuple(input_shape), name="sequence")
         noise = GumbelNoise(len(SHIFTS), seed=seed, name="move_noise")(inputs)
         cell = TapeHeadCell(output_bits, controller_units, tape_size, tape_width, name="tape_cell")
         steps = keras.layers.RNN(cell, return_sequences=True, name="memory_rnn")(keras.layers.Concatenate(name="with_noise")([inputs, noise]))
         bits = keras.layers.Lambda(lambda t: t[..., :output_bits], name="probabilities")(steps)
-        log_probs = keras.layers.Lambda(lambda t: t[..., output_bits], name="move_log_probs")(steps)
+        policy = keras.layers.Lambda(lambda t: t[..., output_bits:], name="move_log_prob_entropy_baseline")(steps)
         super().__init__(inputs=inputs, outputs=bits, name=name or "rl_ntm", **kwargs)
-        object.__setattr__(self, "_policy_graph", keras.Model(inputs, [bits, log_probs], name="policy"))
-        self.baseline_decay, self.reinforce_weight = float(baseline_decay), float(reinforce_weight)
-        self.baseline = self.add_weight(shape=(), initializer="zeros", trainable=False, name="reward_baseline")
-        self.baseline_ready = self.add_weight(shape=(), initializer="zeros", trainable=False, name="baseline_ready")
+        object.__setattr__(self, "_policy_graph", keras.Model(inputs, [bits, policy], name="policy"))
+        self.reinforce_weight, self.entropy_weight, self.discount = float(reinforce_weight), float(entropy_weight), float(discount)
 
     def reinforce_terms(self, x, y, training=True):
-        """(bit probabilities, supervised loss, REINFORCE surrogate, batch mean reward)."""
-        bits, log_probs = self._policy_graph(x, training=training)
-        per_example = algorithmic_task.masked_bit_crossentropy(y, bits)
-        reward = -ops.stop_gradient(per_example)
-        # The first batch sets the baseline, so that the early advantages are not all −R.
-        baseline = ops.where(self.baseline_ready > 0, self.baseline, ops.mean(reward))
-        advantage = reward - baseline
-        surrogate = -ops.mean(advantage * ops.sum(log_probs, axis=1))
-        return bits, ops.mean(per_example), surrogate, ops.mean(reward)
+        """A dict: bits, supervised (bit cross-entropy), surrogate (REINFORCE), baseline_loss,
+        entropy (mean over the counted steps) and reward (the batch's mean sequence reward)."""
+        bits, policy = self._policy_graph(x, training=training)
+        y = ops.cast(y, bits.dtype)
+        batch, steps, width = ops.shape(y)[0], ops.shape(y)[1], ops.shape(y)[2]
+        step_loss = algorithmic_task.masked_bit_crossentropy(ops.reshape(y, (-1, 1, width)), ops.reshape(bits, (-1, 1, width)))
+        rewards = -ops.stop_gradient(ops.reshape(step_loss, (batch, steps)))
+        returns = returns_after_each_step(rewards, self.discount)
+        counted = later_target_mask(y)
+        total = ops.maximum(ops.sum(counted), 1.0)
+        log_probs, entropies, baselines = policy[..., 0], policy[..., 1], policy[..., 2]
+        advantage = ops.stop_gradient(normalised(returns - baselines, counted))
+        return {
+            "bits": bits,
+            "supervised": ops.mean(algorithmic_task.masked_bit_crossentropy(y, bits)),
+            "surrogate": -ops.sum(counted * advantage * log_probs) / total,
+            "baseline_loss": ops.sum(counted * ops.square(returns - baselines)) / total,
+            "entropy": ops.sum(counted * entropies) / total,
+            "reward": ops.mean(ops.sum(rewards, axis=1)),
+        }
 
     def train_step(self, data):
         import tensorflow as tf
 
         x, y = data[0], data[1]
         with tf.GradientTape() as tape:
-            bits, supervised, surrogate, reward = self.reinforce_terms(x, y, training=True)
-            loss = supervised + self.reinforce_weight * surrogate
+            terms = self.reinforce_terms(x, y, training=True)
+            loss = (terms["supervised"] + self.reinforce_weight * (terms["surrogate"] + terms["baseline_loss"])
+                    - self.entropy_weight * terms["entropy"])
         variables = self.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        started = self.baseline_ready > 0
-        self.baseline.assign(ops.where(started, self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward, reward))
-        self.baseline_ready.assign(1.0)
-        self._loss_tracker.update_state(supervised)
-        return self.compute_metrics(x, y, bits, sample_weight=None)
+        self._loss_tracker.update_state(terms["supervised"])
+        return self.compute_metrics(x, y, terms["bits"], sample_weight=None)
+
+
+def rl_ntm_head_positions(model, x):
+    """The tape cell the head is on after each step [N, T] of an RL-NTM run greedily on `x`."""
+    import numpy as np
+
+    cell = model.get_layer("memory_rnn").cell
+    x = np.asarray(x, "float32")
+    states = cell.get_initial_state(batch_size=x.shape[0])
+    no_noise = np.zeros((x.shape[0], len(SHIFTS)), "float32")
+    positions = []
+    for step in range(x.shape[1]):
+        _, states = cell(np.concatenate([x[:, step], no_noise], axis=-1), states, training=False)
+        positions.append(np.argmax(np.asarray(states[3]), axis=-1))
+    return np.stack(positions, axis=1)
 
 
 # --- NRAM (Kurach et al. 2016) -----------------------------------------------------------------------
@@ -575,81 +648,64 @@ BITS_INPUT = (TensorSpec("sequence", (None, None), "float32"),)
 BITS_OUTPUT = (TensorSpec("probabilities", (None, None), "float32"),)
 RECIPE = dict(optimizer="adam", learning_rate=3e-3, batch_size=32, epochs=30, clipnorm=10.0)
 
-register(
-    ModelSpec(
-        name="ntm",
-        family="sequence",
-        task="bit_sequence",
-        builder=NeuralTuringMachine,
-        # Graves et al. 2014 Table 2 (copy, LSTM controller): one head of each kind, 100 units,
-        # memory 128 × 20, 8-bit vectors plus a delimiter channel.
-        canonical_config=dict(input_shape=(None, 9), output_bits=8, controller_units=100, memory_size=128, memory_width=20),
-        tiny_config=dict(input_shape=(None, 9), output_bits=8, controller_units=16, memory_size=16, memory_width=8),
-        reference_params=62_260,
-        reference_source=(
-            "B (Keras build of the canonical config: LSTM(9 + 20 → 100) 52,000, read head Dense(100 → 26), write head Dense(100 → 66), output Dense(120 → 8); "
-            "Graves et al. 2014 Table 2 print 67,561 for their LSTM-NTM on copy, with a differently sized head layout)"
-        ),
-        paper="Graves, Wayne & Danihelka 2014, arXiv 1410.5401",
-        seeds=("000",),
-        default_dataset="copy",
-        train_recipe=RECIPE,
-        inputs=BITS_INPUT,
-        outputs=BITS_OUTPUT,
-        limitations=LOOP_LIMITATIONS,
-        notes=(
-            "The write head writes before the read heads read (one step can read what it wrote); keys pass tanh. "
-            "The notes' write M_i ← a_i·w + (1 − a_i)·M_i is erase/add with e = 1; the paper's erase then add is built."
-        ),
-    )
+
+def register_bit_memory_row(**fields):
+    """Registers a recurrent memory row of the bit_sequence task: the fields every one shares
+    (family, task, recipe, bit I/O, the TFLite loop limitation), then the row's own."""
+    shared = {"family": "sequence", "task": "bit_sequence", "seeds": ("000",), "train_recipe": RECIPE,
+              "inputs": BITS_INPUT, "outputs": BITS_OUTPUT, "limitations": LOOP_LIMITATIONS}
+    register(ModelSpec(**{**shared, **fields}))
+
+
+register_bit_memory_row(
+    name="ntm",
+    builder=NeuralTuringMachine,
+    # Graves et al. 2014 Table 2 (copy, LSTM controller): one head of each kind, 100 units,
+    # memory 128 × 20, 8-bit vectors plus a delimiter channel.
+    canonical_config=dict(input_shape=(None, 9), output_bits=8, controller_units=100, memory_size=128, memory_width=20),
+    tiny_config=dict(input_shape=(None, 9), output_bits=8, controller_units=16, memory_size=16, memory_width=8),
+    reference_params=62_260,
+    reference_source=(
+        "B (Keras build of the canonical config: LSTM(9 + 20 → 100) 52,000, read head Dense(100 → 26), write head Dense(100 → 66), output Dense(120 → 8); "
+        "Graves et al. 2014 Table 2 print 67,561 for their LSTM-NTM on copy, with a differently sized head layout)"
+    ),
+    paper="Graves, Wayne & Danihelka 2014, arXiv 1410.5401",
+    default_dataset="copy",
+    notes=(
+        "The write head writes before the read heads read (one step can read what it wrote); keys pass tanh. "
+        "The notes' write M_i ← a_i·w + (1 − a_i)·M_i is erase/add with e = 1; the paper's erase then add is built."
+    ),
 )
 
-register(
-    ModelSpec(
-        name="stack_queue_rnn",
-        family="sequence",
-        task="bit_sequence",
-        builder=StackQueueRNN,
-        # Grefenstette et al. 2015 §5: one-layer LSTM controller of 256 units, 64-D stack values.
-        canonical_config=dict(input_shape=(None, 9), output_bits=8, controller_units=256, value_size=64, capacity=128, kind="stack"),
-        tiny_config=dict(input_shape=(None, 9), output_bits=8, controller_units=16, value_size=8, capacity=48, kind="stack"),
-        reference_params=357_450,
-        reference_source="B (Keras build: LSTM(9 + 64 → 256), Dense(256 → 2 + 64), Dense(256 + 64 → 8))",
-        paper="Grefenstette, Hermann, Suleyman & Blunsom 2015, NIPS (Learning to Transduce with Unbounded Memory)",
-        seeds=("000",),
-        default_dataset="reverse",
-        train_recipe=RECIPE,
-        inputs=BITS_INPUT,
-        outputs=BITS_OUTPUT,
-        limitations=LOOP_LIMITATIONS,
-        notes=(
-            "kind='stack' (reversal) or 'queue' (copy). The memory is a fixed buffer of `capacity` units (one push per "
-            "step) where the paper's grows without bound. Grefenstette's tasks are on tokens; ours on bit vectors."
-        ),
-    )
+register_bit_memory_row(
+    name="stack_queue_rnn",
+    builder=StackQueueRNN,
+    # Grefenstette et al. 2015 §5: one-layer LSTM controller of 256 units, 64-D stack values.
+    canonical_config=dict(input_shape=(None, 9), output_bits=8, controller_units=256, value_size=64, capacity=128, kind="stack"),
+    tiny_config=dict(input_shape=(None, 9), output_bits=8, controller_units=16, value_size=8, capacity=48, kind="stack"),
+    reference_params=357_450,
+    reference_source="B (Keras build: LSTM(9 + 64 → 256), Dense(256 → 2 + 64), Dense(256 + 64 → 8))",
+    paper="Grefenstette, Hermann, Suleyman & Blunsom 2015, NIPS (Learning to Transduce with Unbounded Memory)",
+    default_dataset="reverse",
+    notes=(
+        "kind='stack' (reversal) or 'queue' (copy). The memory is a fixed buffer of `capacity` units (one push per "
+        "step) where the paper's grows without bound. Grefenstette's tasks are on tokens; ours on bit vectors."
+    ),
 )
 
-register(
-    ModelSpec(
-        name="rl_ntm",
-        family="sequence",
-        task="bit_sequence",
-        builder=RLNTM,
-        canonical_config=dict(input_shape=(None, 9), output_bits=8, controller_units=200, tape_size=64, tape_width=16),
-        tiny_config=dict(input_shape=(None, 9), output_bits=8, controller_units=16, tape_size=48, tape_width=8),
-        reference_params=None,
-        paper="Zaremba & Sutskever 2015, arXiv 1505.00521",
-        seeds=("000",),
-        default_dataset="reverse",
-        train_recipe=RECIPE,
-        inputs=BITS_INPUT,
-        outputs=BITS_OUTPUT,
-        limitations=LOOP_LIMITATIONS,
-        notes=(
-            "One discrete memory-tape head (moves −1/0/+1 by REINFORCE with a moving-average baseline); the input and "
-            "output tapes are read and written in order (the paper also learns their heads). The paper prints no size."
-        ),
-    )
+register_bit_memory_row(
+    name="rl_ntm",
+    builder=RLNTM,
+    canonical_config=dict(input_shape=(None, 9), output_bits=8, controller_units=200, tape_size=64, tape_width=16),
+    tiny_config=dict(input_shape=(None, 9), output_bits=8, controller_units=16, tape_size=48, tape_width=8),
+    reference_params=None,
+    paper="Zaremba & Sutskever 2015, arXiv 1505.00521",
+    default_dataset="reverse",
+    notes=(
+        "One discrete memory-tape head (moves −1/0/+1 by REINFORCE: rewards after each move, a baseline predicted "
+        "from the controller's state, an entropy bonus); the input and output tapes are read and written in order "
+        "(the paper also learns their heads). The paper prints no size."
+    ),
 )
 
 register(
