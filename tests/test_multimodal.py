@@ -161,6 +161,26 @@ def test_ddpm_samples_digits_shape_through_the_unet():
     assert samples.shape == (3, 8, 8, 1) and np.isfinite(samples).all()
 
 
+def test_ddpm_image_step_clips_the_predicted_x0_and_equals_the_epsilon_form_inside_the_range():
+    step = ddpm_module.AncestralStep(1000, 1e-4, 0.02, clip_denoised=True)
+    plain = ddpm_module.AncestralStep(1000, 1e-4, 0.02)
+    rng = np.random.default_rng(0)
+    t = np.array([0, 1, 10, 500, 999], np.int32)
+    a = ddpm_module.schedule()["alpha_bars"][t][:, None].astype(np.float32)
+    x0 = rng.uniform(-0.9, 0.9, (5, 3)).astype(np.float32)
+    eps = rng.standard_normal((5, 3)).astype(np.float32)
+    x_t = np.sqrt(a) * x0 + np.sqrt(1 - a) * eps
+    z = rng.standard_normal((5, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(step(x_t, eps, t, z)), np.asarray(plain(x_t, eps, t, z)), rtol=1e-4, atol=1e-4)
+    # An ε that puts x̂_0 far outside [-1, 1]: the last step (no noise) returns the clipped x̂_0.
+    wild = -500.0 * np.sign(x_t)
+    np.testing.assert_allclose(np.asarray(step(x_t, wild, t, z))[0], np.sign(x_t[0]), atol=1e-6)
+    assert np.abs(np.asarray(plain(x_t, wild, t, z))[0]).min() > 4.0
+    image_model = architectures.create_model("diffusion_ddpm", config="tiny", data_shape=(8, 8, 1), value_range=(0.0, 255.0), width=8, timesteps=4)
+    assert image_model.get_layer("ancestral_step").clip_denoised  # images clip; the 2-D points (no range) do not
+    assert not architectures.create_model("diffusion_ddpm", config="tiny").get_layer("ancestral_step").clip_denoised
+
+
 # --- captioning -------------------------------------------------------------------------------------
 
 

@@ -55,6 +55,30 @@ def test_caption_conditioning_changes_the_step_and_the_sample():
         model.sample(2, seed=0)
 
 
+def test_decoder_drops_the_embedding_in_training_and_samples_with_classifier_free_guidance():
+    model = architectures.create_model("dalle2_unclip", config="tiny", seed=0, timesteps=4, condition_dropout=0.999)
+    decoder = model.decoder
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (4, 24, 24, 3)).astype(np.float32)
+    embedding = rng.standard_normal((4, 16)).astype(np.float32)
+    t, noise = np.array([0, 1, 2, 3], np.int32), rng.standard_normal(images.shape).astype(np.float32)
+    dropped = float(decoder.diffusion_loss(images, embedding, timesteps=t, noise=noise, training=True))
+    null = float(decoder.diffusion_loss(images, np.zeros_like(embedding), timesteps=t, noise=noise))
+    assert dropped == pytest.approx(null, rel=1e-5)  # training replaced the embedding by the null (zero) condition
+    assert float(decoder.diffusion_loss(images, embedding, timesteps=t, noise=noise)) != pytest.approx(null, rel=1e-3)
+    # Guidance: ε = ε(∅) + s·(ε(c) − ε(∅)), then the same ancestral step.
+    x = {"x_t": noise, "timestep": t, "z": rng.standard_normal(images.shape).astype(np.float32), "condition": embedding}
+    conditional = np.asarray(decoder(x)["epsilon"])
+    unconditional = np.asarray(decoder(dict(x, condition=np.zeros_like(embedding)))["epsilon"])
+    guided = unconditional + 3.0 * (conditional - unconditional)
+    expected = decoder.get_layer("ancestral_step")(x["x_t"], guided, t, x["z"])
+    np.testing.assert_allclose(np.asarray(decoder._denoising_step(3.0)(x)), np.asarray(expected), rtol=1e-4, atol=1e-5)
+    # s = 0 is the unconditional model; s = 1 the plain conditional one.
+    np.testing.assert_allclose(
+        decoder.sample(4, seed=1, condition=embedding, guidance_scale=0.0), decoder.sample(4, seed=1, condition=np.zeros_like(embedding)), rtol=1e-4, atol=1e-2
+    )
+
+
 def test_training_loss_is_clip_plus_prior_plus_decoder(model):
     x = _step_inputs(model, 4)
     samples = np.random.default_rng(0).uniform(0, 255, (4, 24, 24, 3)).astype(np.float32)

@@ -4,7 +4,10 @@ Forward process q(x_t | x_0) = N(√ᾱ_t·x_0, (1 − ᾱ_t)·I) with T = 1000 
 0.02 (ᾱ_t = Π_{s≤t}(1 − β_s)), in closed form; an ε-predicting network ε_θ(x_t, t) with a
 sinusoidal time embedding is trained on ‖ε − ε_θ(√ᾱ_t·x_0 + √(1 − ᾱ_t)·ε, t)‖² (the paper's
 L_simple, t uniform); ancestral sampling x_{t−1} = (x_t − β_t/√(1 − ᾱ_t)·ε_θ)/√α_t + σ_t·z with
-σ_t² = β_t (the paper's first choice) and no noise at the last step.
+σ_t² = β_t (the paper's first choice) and no noise at the last step. For images the step writes
+that mean through the predicted x̂_0 clipped to [-1, 1], as the paper's sampling code does.
+A conditional model (unCLIP's decoder) can train with the condition dropped to zeros
+(`condition_dropout`) and sample with classifier-free guidance (`sample(guidance_scale=s)`).
 
 The network is an MLP of residual blocks for vector data (the 2-D toy data) and a small U-Net
 (two resolutions, residual conv blocks with the time embedding added, skip concatenations) for
@@ -74,15 +77,29 @@ class SinusoidalEmbedding(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="deepzoo")
 class AncestralStep(keras.layers.Layer):
-    """x_{t−1} = (x_t − β_t/√(1 − ᾱ_t)·ε)/√α_t + σ_t·z, σ_t = √β_t for t > 0 and 0 at t = 0."""
+    """x_{t−1} = (x_t − β_t/√(1 − ᾱ_t)·ε)/√α_t + σ_t·z, σ_t = √β_t for t > 0 and 0 at t = 0.
 
-    def __init__(self, timesteps, beta_start, beta_end, **kwargs):
+    clip_denoised (data in [-1, 1], i.e. images): the same mean written through the predicted
+    x̂_0 = (x_t − √(1 − ᾱ_t)·ε)/√ᾱ_t clipped to [-1, 1], μ = √ᾱ_{t−1}·β_t/(1 − ᾱ_t)·x̂_0 +
+    √α_t·(1 − ᾱ_{t−1})/(1 − ᾱ_t)·x_t, as Ho et al.'s sampling code does (clip_denoised=True): equal
+    to the ε form while x̂_0 is in range, and it keeps a poorly trained ε_θ from driving the
+    T-step chain far outside the data's range.
+    """
+
+    def __init__(self, timesteps, beta_start, beta_end, clip_denoised=False, **kwargs):
         super().__init__(**kwargs)
         self.timesteps, self.beta_start, self.beta_end = int(timesteps), float(beta_start), float(beta_end)
+        self.clip_denoised = bool(clip_denoised)
         values = schedule(self.timesteps, self.beta_start, self.beta_end)
-        self.noise_coefficients = (values["betas"] / np.sqrt(1.0 - values["alpha_bars"])).astype(np.float32)
-        self.inverse_sqrt_alphas = (1.0 / np.sqrt(values["alphas"])).astype(np.float32)
-        self.sigmas = np.sqrt(values["betas"]).astype(np.float32)
+        betas, alphas, alpha_bars = values["betas"], values["alphas"], values["alpha_bars"]
+        previous_alpha_bars = np.concatenate([[1.0], alpha_bars[:-1]])
+        self.noise_coefficients = (betas / np.sqrt(1.0 - alpha_bars)).astype(np.float32)
+        self.inverse_sqrt_alphas = (1.0 / np.sqrt(alphas)).astype(np.float32)
+        self.sqrt_alpha_bars = np.sqrt(alpha_bars).astype(np.float32)
+        self.sqrt_one_minus_alpha_bars = np.sqrt(1.0 - alpha_bars).astype(np.float32)
+        self.x0_coefficients = (np.sqrt(previous_alpha_bars) * betas / (1.0 - alpha_bars)).astype(np.float32)
+        self.xt_coefficients = (np.sqrt(alphas) * (1.0 - previous_alpha_bars) / (1.0 - alpha_bars)).astype(np.float32)
+        self.sigmas = np.sqrt(betas).astype(np.float32)
         self.sigmas[0] = 0.0
 
     def call(self, x_t, epsilon, timesteps, z):
@@ -92,14 +109,21 @@ class AncestralStep(keras.layers.Layer):
         def gather(table):
             return ops.reshape(ops.take(ops.convert_to_tensor(table), t), shape)
 
-        mean = (x_t - gather(self.noise_coefficients) * epsilon) * gather(self.inverse_sqrt_alphas)
+        if self.clip_denoised:
+            x0 = ops.clip((x_t - gather(self.sqrt_one_minus_alpha_bars) * epsilon) / gather(self.sqrt_alpha_bars), -1.0, 1.0)
+            mean = gather(self.x0_coefficients) * x0 + gather(self.xt_coefficients) * x_t
+        else:
+            mean = (x_t - gather(self.noise_coefficients) * epsilon) * gather(self.inverse_sqrt_alphas)
         return mean + gather(self.sigmas) * z
 
     def compute_output_shape(self, x_shape, *_):
         return x_shape
 
     def get_config(self):
-        return {**super().get_config(), "timesteps": self.timesteps, "beta_start": self.beta_start, "beta_end": self.beta_end}
+        return {
+            **super().get_config(), "timesteps": self.timesteps, "beta_start": self.beta_start, "beta_end": self.beta_end,
+            "clip_denoised": self.clip_denoised,
+        }
 
 
 def _vector_network(x, embedding, width, depth, name):
@@ -153,8 +177,20 @@ def _unet(x, embedding, width, multipliers, blocks, groups, name):
 
 
 class DiffusionSteps:
-    """`fit`'s steps of a model trained on one loss, `diffusion_loss(samples, condition, training)`
-    over `_unpack(data)`, tracked by `loss_tracker` (DDPM, and unCLIP's joint loss)."""
+    """`fit`'s steps and compile defaults of a model trained on one loss, `diffusion_loss(samples,
+    condition, training)` over `_unpack(data)`, tracked by `loss_tracker` (DDPM, and unCLIP's joint loss)."""
+
+    default_learning_rate = 2e-4
+
+    def compile(self, optimizer=None, g_optimizer=None, jit_compile="auto", **kwargs):
+        kwargs.pop("loss", None)
+        kwargs.pop("metrics", None)
+        optimizer = optimizer or g_optimizer or keras.optimizers.Adam(self.default_learning_rate)
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
 
     def train_step(self, data):
         import tensorflow as tf
@@ -187,6 +223,9 @@ class DDPM(DiffusionSteps, ZooModel):
         groups: GroupNormalization groups (the paper uses 32).
         condition_dim: size of an optional conditioning vector added to the time embedding (the
             unCLIP decoder's image embedding); 0 = unconditional.
+        condition_dropout: training probability of replacing the condition by zeros (the null
+            condition), which lets `sample(guidance_scale=s)` use classifier-free guidance
+            (Ho & Salimans 2021; unCLIP's decoder drops the CLIP embedding 10 % of the time).
         value_range: (low, high) of image data, mapped to [-1, 1]; None keeps the data as it is
             (the 2-D toy points).
         seed: initialiser and training-noise seed.
@@ -204,6 +243,7 @@ class DDPM(DiffusionSteps, ZooModel):
         channel_multipliers=(1, 2),
         groups=8,
         condition_dim=0,
+        condition_dropout=0.0,
         value_range=None,
         seed=None,
         name="diffusion_ddpm",
@@ -213,10 +253,10 @@ class DDPM(DiffusionSteps, ZooModel):
         channel_multipliers = tuple(int(m) for m in channel_multipliers)
         if len(data_shape) not in (1, 3):
             raise ValueError(f"data_shape must be (D,) or (H, W, C). Received: data_shape={data_shape}")
-        if int(timesteps) < 2 or not 0.0 < float(beta_start) < float(beta_end) < 1.0:
+        if int(timesteps) < 2 or not 0.0 < float(beta_start) < float(beta_end) < 1.0 or not 0.0 <= float(condition_dropout) < 1.0:
             raise ValueError(
-                f"Expected timesteps >= 2 and 0 < beta_start < beta_end < 1. "
-                f"Received: timesteps={timesteps}, beta_start={beta_start}, beta_end={beta_end}"
+                f"Expected timesteps >= 2, 0 < beta_start < beta_end < 1 and 0 <= condition_dropout < 1. Received: "
+                f"timesteps={timesteps}, beta_start={beta_start}, beta_end={beta_end}, condition_dropout={condition_dropout}"
             )
         factor = 2 ** (len(channel_multipliers) - 1)
         if len(data_shape) == 3 and (data_shape[0] % factor or data_shape[1] % factor):
@@ -236,16 +276,19 @@ class DDPM(DiffusionSteps, ZooModel):
             epsilon = _vector_network(x_t, embedding, int(width), int(depth), "eps")
         else:
             epsilon = _unet(x_t, embedding, int(width), channel_multipliers, int(depth), int(groups), "eps")
-        x_prev = AncestralStep(timesteps, beta_start, beta_end, name="ancestral_step")(x_t, epsilon, timestep, z)
+        # Images live in [-1, 1] in the model's space: the step clips its x̂_0 there.
+        clip_denoised = value_range is not None
+        x_prev = AncestralStep(timesteps, beta_start, beta_end, clip_denoised, name="ancestral_step")(x_t, epsilon, timestep, z)
         super().__init__(inputs=inputs, outputs={"epsilon": epsilon, "x_prev": x_prev}, name=name, **kwargs)
         self.data_shape = data_shape
         self.timesteps = int(timesteps)
         self.condition_dim = int(condition_dim)
+        self.condition_dropout = float(condition_dropout)
         self.value_range = None if value_range is None else tuple(float(v) for v in value_range)
         self.alpha_bars = schedule(timesteps, beta_start, beta_end)["alpha_bars"].astype(np.float32)
         self.noise_seed = keras.random.SeedGenerator(seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
-        self._step_function = None
+        self._step_functions = {}  # guidance scale -> the traced denoising step
 
     # --- data space ---------------------------------------------------------------------------
 
@@ -263,15 +306,6 @@ class DDPM(DiffusionSteps, ZooModel):
 
     # --- training -----------------------------------------------------------------------------
 
-    def compile(self, optimizer=None, g_optimizer=None, jit_compile="auto", **kwargs):
-        kwargs.pop("loss", None)
-        kwargs.pop("metrics", None)
-        super().compile(optimizer=optimizer or g_optimizer or keras.optimizers.Adam(2e-4), jit_compile=jit_compile, **kwargs)
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
-
     def diffusion_loss(self, samples, condition=None, timesteps=None, noise=None, training=False):
         """L_simple = mean ‖ε − ε_θ(x_t, t)‖² over a batch of raw samples; t and ε drawn (or given)."""
         x0 = self.to_model_space(ops.cast(samples, "float32"))
@@ -283,7 +317,11 @@ class DDPM(DiffusionSteps, ZooModel):
         x_t = q_sample(x0, timesteps, noise, self.alpha_bars)
         inputs = {"x_t": x_t, "timestep": ops.cast(timesteps, "int32"), "z": ops.zeros_like(x_t)}
         if self.condition_dim:
-            inputs["condition"] = ops.cast(condition, "float32")
+            condition = ops.cast(condition, "float32")
+            if training and self.condition_dropout:  # the null condition, for classifier-free guidance
+                kept = keras.random.uniform((batch, 1), seed=self.noise_seed) >= self.condition_dropout
+                condition = condition * ops.cast(kept, "float32")
+            inputs["condition"] = condition
         predicted = self(inputs, training=training)["epsilon"]
         return ops.mean(ops.square(noise - predicted))
 
@@ -299,22 +337,39 @@ class DDPM(DiffusionSteps, ZooModel):
 
     # --- sampling -----------------------------------------------------------------------------
 
-    def sample(self, n, seed=0, condition=None, return_trajectory=False):
+    def _denoising_step(self, guidance_scale):
+        """The traced step inputs -> x_{t−1}; with guidance_scale s ≠ 1 (a conditional model), the
+        classifier-free guided ε = ε(∅) + s·(ε(c) − ε(∅)), ∅ the zero (null) condition."""
+        import tensorflow as tf
+
+        if guidance_scale not in self._step_functions:
+            def step(inputs):
+                outputs = self(inputs, training=False)
+                if guidance_scale == 1.0 or not self.condition_dim:
+                    return outputs["x_prev"]
+                unconditional = self({**inputs, "condition": ops.zeros_like(inputs["condition"])}, training=False)["epsilon"]
+                epsilon = unconditional + guidance_scale * (outputs["epsilon"] - unconditional)
+                return self.get_layer("ancestral_step")(inputs["x_t"], epsilon, inputs["timestep"], inputs["z"])
+
+            self._step_functions[guidance_scale] = tf.function(step, reduce_retracing=True)
+        return self._step_functions[guidance_scale]
+
+    def sample(self, n, seed=0, condition=None, guidance_scale=1.0, return_trajectory=False):
         """`n` samples by T ancestral steps from x_T ~ N(0, I), in the data's space (numpy).
-        `condition`: float32 [n, condition_dim] for a conditional model."""
+        `condition`: float32 [n, condition_dim] for a conditional model; `guidance_scale`: the
+        classifier-free guidance weight s (1 = the plain conditional model)."""
         import tensorflow as tf
 
         if self.condition_dim and condition is None:
             raise ValueError(f"This diffusion model is conditional: it needs condition [n, {self.condition_dim}]. Received: condition=None")
-        if self._step_function is None:
-            self._step_function = tf.function(lambda inputs: self(inputs, training=False)["x_prev"], reduce_retracing=True)
+        step = self._denoising_step(float(guidance_scale))
         rng = np.random.default_rng(seed)
         x = tf.constant(rng.standard_normal((int(n), *self.data_shape)).astype(np.float32))
         extra = {} if not self.condition_dim else {"condition": tf.constant(np.asarray(condition, np.float32))}
         trajectory = []
         for t in reversed(range(self.timesteps)):
             z = tf.constant(rng.standard_normal((int(n), *self.data_shape)).astype(np.float32))
-            x = self._step_function({"x_t": x, "timestep": tf.fill([int(n)], t), "z": z, **extra})
+            x = step({"x_t": x, "timestep": tf.fill([int(n)], t), "z": z, **extra})
             if return_trajectory and t % max(1, self.timesteps // 8) == 0:
                 trajectory.append(np.asarray(self.to_data_space(x)))
         samples = np.asarray(self.to_data_space(x))

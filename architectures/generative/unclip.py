@@ -13,7 +13,8 @@ Here (spec §2 G: "a tiny pipeline composed of `clip` and `diffusion_ddpm`"):
     so all the sample diversity comes from the decoder);
   * decoder = `architectures.generative.diffusion.DDPM` with `condition_dim` = the embedding size,
     trained on L_simple conditioned on the true image embedding sg(z_i) (as the paper's decoder),
-    and sampled conditioned on the prior's ẑ_i; no up-samplers (the images are already tiny).
+    zeroed 10 % of the time (the paper's classifier-free guidance training), and sampled
+    conditioned on the prior's ẑ_i with guidance scale s; no up-samplers (the images are already tiny).
 The training loss is InfoNCE + prior MSE + decoder L_simple; sg = stop-gradient, so the prior and
 decoder losses do not move CLIP.
 
@@ -61,11 +62,15 @@ class UnCLIP(DiffusionSteps, ZooModel):
             patch_size and by 2**(len(channel_multipliers) − 1).
         timesteps, beta_start, beta_end, width, time_dim, depth, channel_multipliers, groups,
             value_range: the decoder DDPM's arguments.
+        condition_dropout: the decoder's training probability of a zero (null) image embedding, for
+            classifier-free guidance at sampling (the paper: 10 %).
         patch_size, vision_width, vision_layers, vision_heads, text_width, text_layers, text_heads,
             context_length, vocabulary_size, embed_dim: the CLIP's arguments.
         prior_width, prior_depth: the prior MLP.
         seed: the decoder's training-noise seed.
     """
+
+    default_learning_rate = 5e-4
 
     def __init__(
         self,
@@ -79,6 +84,7 @@ class UnCLIP(DiffusionSteps, ZooModel):
         channel_multipliers=(1, 2, 3, 4),
         groups=32,
         value_range=(0.0, 255.0),
+        condition_dropout=0.1,
         patch_size=32,
         vision_width=768,
         vision_layers=12,
@@ -109,7 +115,7 @@ class UnCLIP(DiffusionSteps, ZooModel):
         decoder = DDPM(
             data_shape=data_shape, timesteps=timesteps, beta_start=beta_start, beta_end=beta_end, width=width,
             time_dim=time_dim, depth=depth, channel_multipliers=channel_multipliers, groups=groups,
-            condition_dim=embed_dim, value_range=value_range, seed=seed, name="decoder",
+            condition_dim=embed_dim, condition_dropout=condition_dropout, value_range=value_range, seed=seed, name="decoder",
         )
         x_t = keras.Input(data_shape, name="x_t")
         timestep = keras.Input((), dtype="int32", name="timestep")
@@ -159,15 +165,6 @@ class UnCLIP(DiffusionSteps, ZooModel):
 
     # --- training -----------------------------------------------------------------------------
 
-    def compile(self, optimizer=None, g_optimizer=None, jit_compile="auto", **kwargs):
-        kwargs.pop("loss", None)
-        kwargs.pop("metrics", None)
-        super().compile(optimizer=optimizer or g_optimizer or keras.optimizers.Adam(5e-4), jit_compile=jit_compile, **kwargs)
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
-
     def losses_of(self, samples, condition, timesteps=None, noise=None, training=False):
         """{"clip", "prior", "decoder", "loss"}: InfoNCE, ‖prior(z_t) − sg(z_i)‖², the decoder's
         L_simple conditioned on sg(z_i), and their sum."""
@@ -198,13 +195,14 @@ class UnCLIP(DiffusionSteps, ZooModel):
         """The prior's unit image embedding ẑ_i [n, E] of the captions (numpy)."""
         return np.asarray(self.prior(self.text_encoder(self._caption_ids(condition), training=False), training=False))
 
-    def sample(self, n, seed=0, condition=None, return_trajectory=False):
+    def sample(self, n, seed=0, condition=None, guidance_scale=1.0, return_trajectory=False):
         """`n` images for the captions `condition` ({"caption_ids": int32 [n, L]} or the array):
-        text tower → prior → T ancestral decoder steps conditioned on ẑ_i, in the data's space."""
+        text tower → prior → T ancestral decoder steps conditioned on ẑ_i (classifier-free guided
+        with weight `guidance_scale`, 1 = none), in the data's space."""
         embedding = self.image_embedding(condition)
         if len(embedding) != int(n):
             raise ValueError(f"Expected {n} captions for {n} samples. Received: {len(embedding)} captions")
-        return self.decoder.sample(n, seed, condition=embedding, return_trajectory=return_trajectory)
+        return self.decoder.sample(n, seed, condition=embedding, guidance_scale=guidance_scale, return_trajectory=return_trajectory)
 
 
 CANONICAL = {  # the paper's 64×64 decoder stage at GLIDE-like widths (no attention) over a ViT-B/32 CLIP
@@ -245,8 +243,10 @@ register(
             "Prior: a deterministic residual-MLP regression prior (text embedding -> unit image embedding, squared-error "
             "loss), simpler than the paper's autoregressive and diffusion priors. CLIP is trained jointly from random "
             "weights (stop-gradients keep the prior and decoder losses off it) instead of pre-trained and frozen. One "
-            "64x64-style decoder stage without attention, the text-caption tokens and classifier-free guidance of GLIDE, "
-            "and no up-samplers, so no reference parameter count is claimed. Captions are word ids under a closed vocabulary."
+            "64x64-style decoder stage without attention and GLIDE's text-caption tokens, and no up-samplers, so no reference "
+            "parameter count is claimed. The decoder keeps the paper's classifier-free guidance: the image embedding is zeroed "
+            "10% of the time in training (condition_dropout) and sample(guidance_scale=s) mixes the two predictions. "
+            "Captions are word ids under a closed vocabulary."
         ),
     )
 )
