@@ -2,8 +2,8 @@
 RetinaNet against KerasHub's.
 
     python benchmarks/bench_detection.py [--models yolo_v1,ssd] [--epochs 40] [--minutes M] [--n 1600]
-                                         [--out runs/bench-detection]
-    python benchmarks/bench_detection.py --speed [--speed-size 256] [--speed-batch 4] [--speed-steps 5]
+                                         [--pretrain-epochs yolo_v1=N] [--out runs/bench-detection]
+    python benchmarks/bench_detection.py --speed [--speed-size 256] [--speed-batch 4] [--speed-steps 5] [--speed-rounds 3]
 
 Quality (default): for each model of family `detection` (every registered one, so the two-stage rows
 appear once registered; `--models` picks some), goes through the detection task's methods in the
@@ -16,13 +16,19 @@ with the cosine over that time (the older, load-dependent budget). Prints hold-o
 and mAP@[.5:.95] (faster-coco-eval) per model and a summary table; writes detections.png (predicted
 vs true boxes on held-out images) and pr_curves.png (precision–recall per class) under
 --out/<model>/, and --out/detection.json. The project's goal: mAP@0.5 ≥ 0.5 for yolo_v1, yolo_v2,
-ssd, retinanet (and the two-stage fast_rcnn, faster_rcnn).
+ssd, retinanet (and the two-stage fast_rcnn, faster_rcnn). `--pretrain-epochs yolo_v1=N` follows
+YOLO v1's recipe (§2.2: conv layers pretrained as a classifier before detection training) with a
+grid-cell classifier on the training split (`pretrain_convolutions`).
 
 Speed (--speed): our `retinanet` and KerasHub's `RetinaNetObjectDetector` with the same ResNet-50
 backbone layout, FPN P3–P7, 9 anchors, the same image size and classes, side by side in one process:
 training-step throughput (images/s, after warm-up) and predict-with-NMS throughput, as ratios
-ours / KerasHub's; then our exported ONNX endpoint (decoding + NMS inside) against keras `predict`
-at batch 1. keras-hub is a benchmark extra: it is imported here only.
+ours / KerasHub's; then our endpoint (decoding + NMS inside) exported to ONNX by the project's own
+exporter (`export.formats`, what `deepzoo export` writes) and run in the session `deepzoo serve`
+opens, against keras `predict` and the SavedModel's serving tf.function at batch 1. Every
+comparison is timed in interleaved rounds (ours, theirs, ours, ...) and reports the median rate and
+the median of the per-round ratios, so that the shared machine's drifting load hits both sides
+alike. keras-hub is a benchmark extra: it is imported here only.
 """
 
 import argparse
@@ -86,6 +92,50 @@ def config_overrides(settings, name):
     return out
 
 
+def pretrain_convolutions(model, x, y, num_classes, epochs, batch_size, learning_rate, augment, seed):
+    """Initialises the conv layers of an FC-headed detector (YOLO v1) before detection training.
+
+    The paper (§2.2) pretrains its convolutions as an ImageNet classifier so that the FC head starts
+    from features that already tell classes apart; its FC head shares no weights across cells, so
+    each cell's class outputs otherwise learn only from the objects that fall in that cell (measured:
+    from scratch the class loss was still 2.5–2.8 after 10 epochs; chance, ¼ everywhere, is ≈ 2.6).
+    Here the classifier labels every grid cell of the conv features under the FC head with the class
+    of the object centred in it (a 1 × 1 conv, softmax cross-entropy over the cells that hold an
+    object; YOLO's responsibility rule, `tasks.detection.assign_to_cells`). It shares the conv layers
+    with the detector, so fitting it pretrains them; its own 1 × 1 conv is dropped. Training split
+    only; `augment` moves the boxes with the image. Returns the last epoch's loss."""
+    import keras
+    import tensorflow as tf
+    from keras import ops
+
+    from tasks import detection as det
+
+    features = model.get_layer("flatten").input  # the FC-headed detectors (YOLO v1)
+    cells = keras.layers.Conv2D(num_classes, 1, activation="softmax", name="pretrain_cell_classes")(features)
+    classifier = keras.Model(model.inputs, cells, name="pretrain_cell_classifier")
+    grid_shape, image_size = tuple(features.shape[1:3]), tuple(model.inputs[0].shape[1:3])
+
+    def cell_labels(images, targets):
+        has_object, gt_index, _, _ = det.assign_to_cells(targets["boxes"], targets["classes"], grid_shape, image_size)
+        classes = tf.gather(tf.cast(targets["classes"], tf.int32), gt_index, batch_dims=1)
+        return images, tf.reshape(tf.where(has_object, classes, -1), (-1, *grid_shape))
+
+    def masked_cross_entropy(labels, probabilities):  # cells without an object carry no label
+        labels = ops.cast(labels, "int32")
+        mask = ops.cast(labels >= 0, "float32")
+        entropy = keras.losses.sparse_categorical_crossentropy(ops.maximum(labels, 0), probabilities)
+        return ops.sum(entropy * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+    classifier.compile(keras.optimizers.Adam(learning_rate, clipnorm=10.0), masked_cross_entropy)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).cache().shuffle(len(x), seed=seed).batch(batch_size)
+    if augment is not None:
+        data = data.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    data = data.map(cell_labels).prefetch(tf.data.AUTOTUNE)
+    schedule = epoch_cosine(epochs, math.ceil(len(x) / batch_size), learning_rate)
+    history = classifier.fit(data, epochs=epochs, shuffle=False, verbose=0, callbacks=[schedule])
+    return float(history.history["loss"][-1])
+
+
 def one_per_cell_recall_bound(boxes, classes, grid_shape, image_size):
     """The recall a detector that finds at most one object per grid cell (YOLO v1: one class
     distribution per cell, the loss trains the first box of a cell) can reach: the share of objects
@@ -109,9 +159,9 @@ def quality(args):
     import architectures
     from common.io import write_json_atomic
     from pipelines.datasets import load_dataset
+    from pipelines.optim import TimeBudgetCosine
     from pipelines.splits import holdout_split
     from pipelines.train import adapt_batchnorm_momentum, normalization_statistics
-    from pipelines.optim import TimeBudgetCosine
     from tasks import get_task
     from tasks.base import take
 
@@ -159,6 +209,13 @@ def quality(args):
             budget = f"{epochs} epochs, cosine over them"
             schedule = epoch_cosine(epochs, math.ceil(len(x_train) / args.batch_size), args.learning_rate)
         print(f"{name}: tiny config{f' + {overrides}' if overrides else ''} {model.count_params():,} params, {budget}", flush=True)
+        pretrain_epochs = epochs_for(args.pretrain_epochs, name, default=0)
+        if pretrain_epochs and "flatten" in {layer.name for layer in model.layers}:
+            pretrain_loss = pretrain_convolutions(model, x_train, task.fit_targets(model, y_train), len(dataset.class_names),
+                                                  pretrain_epochs, args.batch_size, args.learning_rate, augment, args.seed)
+            print(f"{name}: conv layers pretrained as a grid-cell classifier for {pretrain_epochs} epochs (loss {pretrain_loss:.4f})", flush=True)
+        else:
+            pretrain_epochs = 0
         settings = getattr(model, "loss_settings", {})
         bound = None
         if "boxes_per_cell" in settings:  # one class distribution per cell: at most one object per cell found
@@ -183,6 +240,7 @@ def quality(args):
             "ap50_per_class": {k: round(v, 4) for k, v in report["ap50_per_class"].items()},
             "train_seconds": round(train_seconds, 1),
             "overrides": overrides,
+            "pretrain_epochs": pretrain_epochs,
             **({"train_map50": round(fit_report["map50"], 4)} if fit_report else {}),
             **({"one_per_cell_recall_bound": round(bound, 4)} if bound is not None else {}),
             "settings": {**{k: v for k, v in vars(args).items() if k not in ("models", "epochs")},
@@ -205,33 +263,74 @@ def quality(args):
 # --- speed: ours vs KerasHub ---------------------------------------------------------------------
 
 
-def _throughput(step, batch, steps, warmup=2):
-    for _ in range(warmup):
-        step()
-    started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return batch * steps / (time.perf_counter() - started)
+def _interleaved_rates(contenders, images_per_call, rounds):
+    """Images/s of each `name: call` (warmed up once each), timed in alternating rounds so that the
+    shared machine's drifting load hits every contender alike. Returns {name: [rate per round]}."""
+    for call in contenders.values():
+        call()
+    rates = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, call in contenders.items():
+            started = time.perf_counter()
+            call()
+            rates[name].append(images_per_call / (time.perf_counter() - started))
+    return rates
 
 
-def _fit_rate(model, images, targets, batch, steps):
-    """Training images/s of `fit` over `steps` batches, after one warm-up batch (tracing)."""
+def _ratio_summary(rates, ours, theirs):
+    """Median images/s per contender and the median of the per-round ratios ours / theirs (with its
+    range): a round's two measurements share that round's load."""
     import numpy as np
 
-    model.fit(images, targets, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+    per_round = np.asarray(rates[ours]) / np.asarray(rates[theirs])
+    return {
+        ours: round(float(np.median(rates[ours])), 3),
+        theirs: round(float(np.median(rates[theirs])), 3),
+        "ratio": round(float(np.median(per_round)), 3),
+        "ratio_range": [round(float(per_round.min()), 3), round(float(per_round.max()), 3)],
+        "rounds": len(per_round),
+    }
+
+
+def _repeated_fit(model, images, targets, batch, steps):
+    """A call that trains `model` with `fit` over `steps` batches (KerasHub's PipelineModel cannot
+    take a dict of targets in train_on_batch, so `fit` for both)."""
+    import numpy as np
+
     repeated_x = np.concatenate([images] * steps)
     repeated_y = {k: np.concatenate([v] * steps) for k, v in targets.items()}
-    started = time.perf_counter()
-    model.fit(repeated_x, repeated_y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
-    return batch * steps / (time.perf_counter() - started)
+    return lambda: model.fit(repeated_x, repeated_y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+
+
+def _onnx_endpoint_session(endpoint, directory):
+    """Our endpoint through the project's ONNX export (export.formats: frozen graph → tf2onnx, the
+    file `deepzoo export` writes) and the session `deepzoo serve` opens, with its settings."""
+    from types import SimpleNamespace
+
+    from export.context import Endpoint
+    from export.formats import onnx_session, write_onnx
+
+    path, _ = write_onnx(SimpleNamespace(endpoint=Endpoint(endpoint), options={}), directory)
+    session = onnx_session(path, providers=["CPUExecutionProvider"])
+    options = session.get_session_options()
+    settings = {
+        "intra_op_num_threads": options.intra_op_num_threads,  # 0 = one per physical core
+        "graph_optimization_level": str(options.graph_optimization_level).split(".")[-1],
+        "execution_mode": str(options.execution_mode).split(".")[-1],
+    }
+    return session, settings
 
 
 def speed(args):
+    import tempfile
+
     import keras
     import keras_hub
     import numpy as np
+    import tensorflow as tf
 
     import architectures
+    from export.context import Endpoint
     from tasks import detection as det
     from tasks import get_task
 
@@ -254,47 +353,62 @@ def speed(args):
     theirs = keras_hub.models.RetinaNetObjectDetector(backbone=backbone, num_classes=classes, bounding_box_format="xyxy")
     theirs.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=args.jit)
     their_targets = {"boxes": y["boxes"], "labels": y["classes"]}
-    print(f"retinanet ResNet-50 at {size}×{size}, batch {batch}, {classes} classes: ours {ours.count_params():,} params, "
-          f"KerasHub {theirs.count_params():,} params", flush=True)
+    print(f"retinanet ResNet-50 at {size}×{size}, batch {batch}, {classes} classes, {args.speed_steps} steps × "
+          f"{args.speed_rounds} interleaved rounds, jit_compile={args.jit}: ours {ours.count_params():,} params, "
+          f"KerasHub {theirs.count_params():,} params, {tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()} "
+          f"intra-op threads on {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}", flush=True)
 
-    # `fit` for both (KerasHub's PipelineModel.train_on_batch cannot take a dict of targets).
-    ours_train = _fit_rate(ours, images, targets, batch, args.speed_steps)
-    theirs_train = _fit_rate(theirs, images, their_targets, batch, args.speed_steps)
+    steps = args.speed_steps
+    training = _interleaved_rates(
+        {"ours": _repeated_fit(ours, images, targets, batch, steps), "keras_hub": _repeated_fit(theirs, images, their_targets, batch, steps)},
+        batch * steps, args.speed_rounds,
+    )
+    train = _ratio_summary(training, "ours", "keras_hub")
+    print(f"training step: ours {train['ours']:.2f} img/s, KerasHub {train['keras_hub']:.2f} img/s, "
+          f"ratio {train['ratio']:.2f} (rounds {train['ratio_range'][0]:.2f}–{train['ratio_range'][1]:.2f})", flush=True)
+
     endpoint = task.export_endpoint(ours)
     # `predict` over (images, dummy) batches for both: KerasHub's decode_predictions unpacks (x, y).
-    import tensorflow as tf
+    stream = tf.data.Dataset.from_tensor_slices((np.concatenate([images] * steps), np.zeros(batch * steps))).batch(batch)
+    predicting = _interleaved_rates(
+        {"ours": lambda: endpoint.predict(stream, verbose=0), "keras_hub": lambda: theirs.predict(stream, verbose=0)},
+        batch * steps, args.speed_rounds,
+    )
+    predict = _ratio_summary(predicting, "ours", "keras_hub")
+    print(f"predict with NMS: ours {predict['ours']:.2f} img/s, KerasHub {predict['keras_hub']:.2f} img/s, "
+          f"ratio {predict['ratio']:.2f} (rounds {predict['ratio_range'][0]:.2f}–{predict['ratio_range'][1]:.2f})", flush=True)
 
-    stream = tf.data.Dataset.from_tensor_slices((np.concatenate([images] * args.speed_steps), np.zeros(batch * args.speed_steps))).batch(batch)
-    ours_predict = _throughput(lambda: endpoint.predict(stream, verbose=0), batch * args.speed_steps, 1, warmup=1)
-    theirs_predict = _throughput(lambda: theirs.predict(stream, verbose=0), batch * args.speed_steps, 1, warmup=1)
-    print(f"training step: ours {ours_train:.2f} img/s, KerasHub {theirs_train:.2f} img/s, ratio {ours_train / theirs_train:.2f}")
-    print(f"predict with NMS: ours {ours_predict:.2f} img/s, KerasHub {theirs_predict:.2f} img/s, ratio {ours_predict / theirs_predict:.2f}")
-
-    import onnxruntime
-    import tensorflow as tf
-    import tf2onnx
-
-    signature = [tf.TensorSpec((None, size, size, 3), tf.float32, name="images")]
-    function = tf.function(lambda t: endpoint(t, training=False), input_signature=signature)
-    proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=17)
-    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    one = images[:1]
-    onnx_rate = _throughput(lambda: session.run(None, {"images": one}), 1, args.speed_steps * 2)
-    keras_rate = _throughput(lambda: endpoint.predict(one, verbose=0), 1, args.speed_steps * 2)
-    print(f"batch 1: ONNX Runtime {onnx_rate:.2f} img/s, keras predict {keras_rate:.2f} img/s, ratio {onnx_rate / keras_rate:.2f}")
+    with tempfile.TemporaryDirectory() as directory:
+        session, onnx_settings = _onnx_endpoint_session(endpoint, directory)
+        serving = Endpoint(endpoint).function()  # the SavedModel's serving function, without predict's per-call set-up
+        one = images[:1]
+        # Batch 1, one image per call, `steps × 2` calls per round; keras `predict` is the baseline.
+        calls = steps * 2
+        single = _interleaved_rates(
+            {
+                "onnx": lambda: [session.run(None, {"images": one}) for _ in range(calls)],
+                "keras_predict": lambda: [endpoint.predict(one, verbose=0) for _ in range(calls)],
+                "tf_function": lambda: [serving({"images": one}) for _ in range(calls)],
+            },
+            calls, args.speed_rounds,
+        )
+    batch1 = _ratio_summary(single, "onnx", "keras_predict")
+    batch1["tf_function"] = round(float(np.median(single["tf_function"])), 3)
+    print(f"batch 1 ({onnx_settings}): ONNX Runtime {batch1['onnx']:.2f} img/s, keras predict {batch1['keras_predict']:.2f} img/s, "
+          f"ratio {batch1['ratio']:.2f} (rounds {batch1['ratio_range'][0]:.2f}–{batch1['ratio_range'][1]:.2f}); "
+          f"serving tf.function {batch1['tf_function']:.2f} img/s", flush=True)
     result = {
-        "image_size": size, "batch": batch, "jit_compile": args.jit,
+        "image_size": size, "batch": batch, "steps": steps, "rounds": args.speed_rounds, "jit_compile": args.jit,
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "ours_params": int(ours.count_params()), "keras_hub_params": int(theirs.count_params()),
-        "train_images_per_s": {"ours": round(ours_train, 3), "keras_hub": round(theirs_train, 3), "ratio": round(ours_train / theirs_train, 3)},
-        "predict_nms_images_per_s": {"ours": round(ours_predict, 3), "keras_hub": round(theirs_predict, 3), "ratio": round(ours_predict / theirs_predict, 3)},
-        "batch1_images_per_s": {"onnx": round(onnx_rate, 3), "keras_predict": round(keras_rate, 3), "ratio": round(onnx_rate / keras_rate, 3)},
+        "train_images_per_s": train, "predict_nms_images_per_s": predict,
+        "batch1_images_per_s": batch1, "onnx_session": onnx_settings,
     }
     from common.io import write_json_atomic
 
     Path(args.out).mkdir(parents=True, exist_ok=True)
     write_json_atomic(Path(args.out) / "speed.json", result)
     print(f"wrote {Path(args.out) / 'speed.json'}")
-    return np
 
 
 def main():
@@ -305,6 +419,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget per model instead of --epochs (load-dependent)")
+    parser.add_argument("--pretrain-epochs", default="0", help="YOLO v1's recipe: first train the conv layers as a grid-cell classifier for N epochs (N, or name=N,...; FC-headed detectors only)")
     parser.add_argument("--augment", default="light", help="detection augmentation: a preset (none, light, standard) or a JSON dict of flip, translate, zoom, brightness, contrast")
     parser.add_argument("--set", action="append", default=[], help="model.key=value (JSON value): change one setting of a model's tiny config for this run")
     parser.add_argument("--train-map", action="store_true", help="also print mAP on training scenes (an overfitting diagnostic, not the score)")
@@ -313,7 +428,8 @@ def main():
     parser.add_argument("--speed", action="store_true", help="run the speed comparison with KerasHub instead")
     parser.add_argument("--speed-size", type=int, default=256)
     parser.add_argument("--speed-batch", type=int, default=4)
-    parser.add_argument("--speed-steps", type=int, default=5)
+    parser.add_argument("--speed-steps", type=int, default=5, help="training / predict batches per timed call")
+    parser.add_argument("--speed-rounds", type=int, default=3, help="interleaved timing rounds (ours, KerasHub, ours, ...); medians are reported")
     parser.add_argument("--jit", action="store_true", help="compile the training steps with XLA (quality: rows without an 'xla' limitation; speed: both models)")
     args = parser.parse_args()
     if args.speed:
