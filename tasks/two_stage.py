@@ -384,6 +384,28 @@ def decode_detections(class_probabilities, box_deltas, rois, roi_valid, image_si
     return {"boxes": out_boxes, "scores": out_scores, "classes": out_classes, "num_detections": num}
 
 
+def proposal_recall(model, x, y, iou_threshold=0.5, batch_size=32):
+    """The RPN checked on its own: the share of ground-truth boxes of (x, y) that some proposal of
+    the model's proposal layer (all `num_proposals` kept at inference) covers at IoU ≥ `iou_threshold`.
+    Returns {"recall": float, "objects": int, "proposals_per_image": float}."""
+    import keras
+
+    from tasks import detection as det
+
+    probe = keras.Model(model.inputs, {"rois": model.get_layer("proposals").output[0], "valid": model.get_layer("proposals").output[1]})
+    found = total = kept = 0
+    for start in range(0, length(x), batch_size):
+        out = probe.predict_on_batch(take(x, slice(start, start + batch_size)))
+        for rois, valid, boxes, classes in zip(out["rois"], out["valid"], y["boxes"][start : start + batch_size], y["classes"][start : start + batch_size]):
+            truth = np.asarray(boxes)[np.asarray(classes) >= 0]
+            proposals = np.asarray(rois)[np.asarray(valid) > 0.5]
+            kept += len(proposals)
+            total += len(truth)
+            if len(truth) and len(proposals):
+                found += int((det.numpy_iou(truth, proposals).max(axis=1) >= iou_threshold).sum())
+    return {"recall": found / max(total, 1), "objects": total, "proposals_per_image": kept / max(length(x), 1)}
+
+
 # --- proposals from outside the graph -------------------------------------------------------------
 
 

@@ -78,7 +78,7 @@ def test_proposals_after_nms_are_capped_and_do_not_overlap_above_the_threshold()
     import keras
 
     model = architectures.create_model("faster_rcnn", config="tiny")
-    images, _ = TASK.example_batch(model, 3, 0)
+    images, y = TASK.example_batch(model, 3, 0)
     for layer in ("rpn_cls_score", "rpn_bbox_pred"):  # separated, varied proposals
         kernel, bias = model.get_layer(layer).get_weights()
         model.get_layer(layer).set_weights([kernel * 300.0, bias])
@@ -90,6 +90,28 @@ def test_proposals_after_nms_are_capped_and_do_not_overlap_above_the_threshold()
         np.fill_diagonal(iou, 0.0)
         assert iou.max() <= 0.7 + 1e-6
     assert keras.ops.all(outputs["rois"] >= 0.0)
+    # the RPN checked on its own: recall@0.5 of the kept proposals, as counted from the outputs here
+    covered = [numpy_iou(b[c >= 0], r[k]).max(axis=1) >= 0.5 for b, c, r, k in zip(y["boxes"], y["classes"], rois, valid)]
+    report = ts.proposal_recall(model, images, y)
+    assert report["objects"] == sum(len(c) for c in covered)
+    assert report["recall"] == pytest.approx(sum(c.sum() for c in covered) / report["objects"])
+    assert model.sampling["background_iou"] == (0.0, 0.5)  # with the RPN (see the next test)
+
+
+def test_head_background_rois_start_at_iou_zero_with_the_rpn():
+    """py-faster-rcnn's end-to-end config (BG_THRESH_LO 0.0): an RPN proposal on empty background is
+    a background RoI of the head's minibatch; Fast R-CNN's [0.1, 0.5) leaves it out (§2.3)."""
+    import keras
+
+    rois = np.array([[[10, 10, 30, 30], [40, 40, 60, 60], [12, 12, 32, 30]]], np.float32)  # object, empty background, overlap
+    y = {"boxes": np.array([[[10, 10, 30, 30]]], np.float32), "classes": np.array([[2]], np.int32)}
+    sampled = {}
+    for low in (0.0, 0.1):
+        _, labels, _, weights = ts.head_targets(rois, np.ones((1, 3), bool), y, keras.random.SeedGenerator(0), batch_per_image=8,
+                                                background_iou=(low, 0.5), add_ground_truth=False)
+        sampled[low] = np.asarray(weights)[0].tolist()
+        assert np.asarray(labels)[0].tolist() == [3, 0, 3]  # class 2 → label 3 (0 = background)
+    assert sampled[0.0] == [1.0, 1.0, 1.0] and sampled[0.1] == [1.0, 0.0, 1.0]
 
 
 def test_fast_rcnn_projects_rois_onto_the_shared_feature_map():
@@ -100,6 +122,7 @@ def test_fast_rcnn_projects_rois_onto_the_shared_feature_map():
     outputs = model(x)
     features = np.asarray(outputs["features"])
     assert features.shape[1:3] == (8, 8)  # 32 px / stride 4, computed once per image
+    assert model.sampling["background_iou"] == (0.1, 0.5)  # Fast R-CNN §2.3 with Selective Search
     reference_pool, _ = ts.numpy_references()
     pooled = reference_pool(features, x["proposals"], 0.25, 4)
     hidden = pooled.reshape(2, 32, -1)

@@ -32,8 +32,10 @@ Where we differ, and why:
 - A fixed number of RoIs per image after sampling: up to 25 % foreground, the rest background; the
   paper fills a short foreground quota with background the same way. Proposals and ground-truth
   boxes are both candidates (as in the reference code).
-- Fast R-CNN's background range [0.1, 0.5) and both heads' settings follow the papers; the RPN box
-  loss uses the reference code's smooth-L1 σ = 3 (β = 1/9).
+- Fast R-CNN's background range [0.1, 0.5) and both heads' settings follow the papers; with the RPN
+  the head's background starts at IoU 0 (py-faster-rcnn's end-to-end config, BG_THRESH_LO 0.0), so
+  the head also trains on the empty-background proposals it scores at test time. The RPN box loss
+  uses the reference code's smooth-L1 σ = 3 (β = 1/9).
 - The tiny configs' score threshold is 0.3, above an untrained head's 1 / (K + 1) = 0.25: the
   untrained sweep model reports nothing instead of K near-tied boxes per RoI, whose NMS order flips
   on float rounding between runtimes (tests/test_two_stage.py checks export parity on a head with
@@ -149,14 +151,100 @@ def _vgg_features(x, blocks):
     return x
 
 
-HEAD_LAYERS = ("roi_flatten", "fc6", "drop6", "fc7", "drop7")
+# --- the two-stage builder shared with Mask R-CNN (architectures/segmentation/mask_rcnn.py) --------
+
+
+def rpn_head(feature_maps, channels, per_location, first_level=2):
+    """The RPN (Faster R-CNN §3.1): a 3 × 3 conv + ReLU, then 1 × 1 convs to 2k objectness logits
+    and 4k deltas, one set of weights over every map (FPN §4.1 shares it over P2–P6). Returns
+    (rpn_class_logits [N, A, 2], rpn_box_deltas [N, A, 4]), the maps' anchors in order."""
+    init = keras.initializers.RandomNormal(stddev=0.01)
+    conv = keras.layers.Conv2D(channels, 3, padding="same", activation="relu", kernel_initializer=init, name="rpn_conv")
+    cls = keras.layers.Conv2D(2 * per_location, 1, kernel_initializer=init, name="rpn_cls_score")
+    box = keras.layers.Conv2D(4 * per_location, 1, kernel_initializer=init, name="rpn_bbox_pred")
+    if len(feature_maps) == 1:
+        hidden = conv(feature_maps[0])
+        return (keras.layers.Reshape((-1, 2), name="rpn_class_logits")(cls(hidden)),
+                keras.layers.Reshape((-1, 4), name="rpn_box_deltas")(box(hidden)))
+    logits, deltas = [], []
+    for level, fmap in enumerate(feature_maps, start=first_level):
+        hidden = conv(fmap)
+        logits.append(keras.layers.Reshape((-1, 2), name=f"rpn_logits_p{level}")(cls(hidden)))
+        deltas.append(keras.layers.Reshape((-1, 4), name=f"rpn_deltas_p{level}")(box(hidden)))
+    return (keras.layers.Concatenate(axis=1, name="rpn_class_logits")(logits),
+            keras.layers.Concatenate(axis=1, name="rpn_box_deltas")(deltas))
+
+
+def box_head(pooled, num_classes, fc_units, dropout=0.0):
+    """The Fast R-CNN head on pooled RoIs [N, R, S, S, C]: fc6, fc7 (ReLU, dropout where > 0), then
+    cls_score (K + 1) and bbox_pred (class-specific deltas). Returns (class_logits [N, R, K+1],
+    box_deltas [N, R, K+1, 4])."""
+    count, size, channels = pooled.shape[1], pooled.shape[2], pooled.shape[4]
+    x = keras.layers.Reshape((count, size * size * channels), name="roi_flatten")(pooled)
+    for index, units in enumerate(fc_units, start=6):
+        x = keras.layers.Dense(units, activation="relu", name=f"fc{index}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"drop{index}")(x)
+    logits = keras.layers.Dense(num_classes + 1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01), name="cls_score")(x)
+    deltas = keras.layers.Dense(4 * (num_classes + 1), kernel_initializer=keras.initializers.RandomNormal(stddev=0.001), name="bbox_pred")(x)
+    return logits, keras.layers.Reshape((count, num_classes + 1, 4), name="box_deltas")(deltas)
+
+
+def set_plain_attributes(model, values):
+    """Plain Python settings on a built model (object.__setattr__: Keras would track dicts and lists)."""
+    for key, value in values.items():
+        object.__setattr__(model, key, value)
+
+
+class TwoStageTraining:
+    """What Faster R-CNN and Mask R-CNN share once their graphs are built (a mixin of their models):
+    the box head's layers on the loss's sampled RoIs, the RPN and head losses with their trackers,
+    and the endpoint's decoder. The model sets `sampling`, `anchors`, `num_classes`, `decoder_config`,
+    `seed_generator` and `loss_trackers`."""
+
+    def box_head_on(self, pooled, training=False):
+        """The head's layers (shared with the graph) on other pooled RoIs [N, R, S, S, C]."""
+        count, size, channels = pooled.shape[1], pooled.shape[2], pooled.shape[4]
+        x = ops.reshape(pooled, (-1, count, size * size * channels))
+        names = {layer.name for layer in self.layers}
+        for index in range(6, 8):
+            x = self.get_layer(f"fc{index}")(x)
+            if f"drop{index}" in names:
+                x = self.get_layer(f"drop{index}")(x, training=training)
+        logits = self.get_layer("cls_score")(x)
+        deltas = ops.reshape(self.get_layer("bbox_pred")(x), (-1, count, self.num_classes + 1, 4))
+        return logits, deltas
+
+    def rpn_loss(self, y, y_pred):
+        """RPN class + box loss over the sampled anchors (tasks.two_stage.rpn_losses), tracked."""
+        rpn_cls, rpn_box = ts.rpn_losses(self.anchors, y, y_pred["rpn_class_logits"], y_pred["rpn_box_deltas"], self.seed_generator,
+                                         batch_per_image=self.sampling["rpn_batch"])
+        self.loss_trackers["rpn_cls_loss"].update_state(rpn_cls)
+        self.loss_trackers["rpn_box_loss"].update_state(rpn_box)
+        return rpn_cls + rpn_box
+
+    def head_loss(self, y, y_pred, pool, training=True):
+        """Head class + box loss on the sampled RoI minibatch (tasks.two_stage.head_targets), pooled by
+        `pool(rois)`; tracked. Returns (loss, rois, labels, weights) for the losses that follow (masks)."""
+        rois, labels, targets, weights = ts.head_targets(
+            y_pred["rois"], y_pred["roi_valid"] > 0.5, y, self.seed_generator, batch_per_image=self.sampling["head_batch"],
+            positive_fraction=self.sampling["head_foreground_fraction"], background_iou=self.sampling["background_iou"])
+        logits, deltas = self.box_head_on(pool(rois), training)
+        head_cls, head_box = ts.head_losses(logits, deltas, labels, targets, weights)
+        self.loss_trackers["head_cls_loss"].update_state(head_cls)
+        self.loss_trackers["head_box_loss"].update_state(head_box)
+        return head_cls + head_box, rois, labels, weights
+
+    def decoded(self, raw):
+        """The endpoint's detections from the raw per-RoI outputs (softmax, class-specific decoding, NMS)."""
+        return TwoStageDecoder(**self.decoder_config, name="detections")(raw["class_logits"], raw["box_deltas"], raw["rois"], raw["roi_valid"])
 
 
 # --- the model -----------------------------------------------------------------------------------
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
-class TwoStageDetector(ZooModel):
+class TwoStageDetector(TwoStageTraining, ZooModel):
     """Fast R-CNN (proposal_source="selective_search") or Faster R-CNN (proposal_source="rpn").
 
     Args:
@@ -173,6 +261,10 @@ class TwoStageDetector(ZooModel):
         roi_size: the RoI grid (7).
         fc_units: fc6, fc7 widths (4096, 4096). dropout: after each (0.5).
         rpn_batch, head_batch, head_foreground_fraction: minibatch sampling (256, 128, 0.25).
+        head_background_iou: the lower IoU bound of the head's background RoIs; None: 0.1 for
+            Selective Search proposals (Fast R-CNN §2.3), 0.0 with the RPN (py-faster-rcnn's
+            end-to-end config, BG_THRESH_LO 0.0: the head also sees RoIs on empty background,
+            which the RPN proposes at test time).
         score_threshold, iou_threshold, max_detections, pre_nms_topk_detections: the endpoint's
             decoder (0.05, NMS 0.3 as in both papers' test code, 100, 1000 candidates).
         selective_search_options: keyword arguments of tasks.selective_search.selective_search.
@@ -198,6 +290,7 @@ class TwoStageDetector(ZooModel):
         rpn_batch=256,
         head_batch=128,
         head_foreground_fraction=0.25,
+        head_background_iou=None,
         score_threshold=0.05,
         iou_threshold=0.3,
         max_detections=det.DECODER_DEFAULTS["max_detections"],
@@ -219,13 +312,7 @@ class TwoStageDetector(ZooModel):
         outputs, inputs = {}, images
         anchor_config = None
         if proposal_source == "rpn":
-            per_location = len(anchor_scales) * len(aspect_ratios)
-            init = keras.initializers.RandomNormal(stddev=0.01)
-            hidden = keras.layers.Conv2D(rpn_channels, 3, padding="same", activation="relu", kernel_initializer=init, name="rpn_conv")(features)
-            logits = keras.layers.Conv2D(2 * per_location, 1, kernel_initializer=init, name="rpn_cls_score")(hidden)
-            deltas = keras.layers.Conv2D(4 * per_location, 1, kernel_initializer=init, name="rpn_bbox_pred")(hidden)
-            outputs["rpn_class_logits"] = keras.layers.Reshape((-1, 2), name="rpn_class_logits")(logits)
-            outputs["rpn_box_deltas"] = keras.layers.Reshape((-1, 4), name="rpn_box_deltas")(deltas)
+            outputs["rpn_class_logits"], outputs["rpn_box_deltas"] = rpn_head([features], rpn_channels, len(anchor_scales) * len(aspect_ratios))
             anchor_config = ts.rpn_anchor_config(features.shape[1:3], stride, anchor_scales, aspect_ratios)
             rois, valid = ProposalLayer(anchor_config, (height, width), pre_nms_topk, num_proposals, rpn_nms_iou, name="proposals")(
                 outputs["rpn_class_logits"], outputs["rpn_box_deltas"])
@@ -235,68 +322,36 @@ class TwoStageDetector(ZooModel):
             valid = keras.layers.Lambda(lambda r: ops.cast(ops.logical_and(r[..., 2] > r[..., 0], r[..., 3] > r[..., 1]), "float32"),
                                         name="proposal_valid")(rois)
         roi_layer = RoIPooling(roi_pooling, roi_size, 1.0 / stride, name="roi_pool")
-        class_logits, box_deltas = self._head_graph(roi_layer(features, rois), num_classes, fc_units, dropout)
+        class_logits, box_deltas = box_head(roi_layer(features, rois), num_classes, fc_units, dropout)
         outputs.update({"class_logits": class_logits, "box_deltas": box_deltas, "rois": rois, "roi_valid": valid, "features": features})
         super().__init__(inputs=inputs, outputs=outputs, name=name or ("faster_rcnn" if proposal_source == "rpn" else "fast_rcnn"), **kwargs)
-        plain = {
+        if head_background_iou is None:
+            head_background_iou = 0.0 if proposal_source == "rpn" else 0.1
+        set_plain_attributes(self, {
             "num_classes": int(num_classes),
             "proposal_source": proposal_source,
             "num_proposals": int(num_proposals),
             "image_size": (height, width),
             "anchors": det.anchors_from_config(anchor_config) if anchor_config else None,
             "selective_search_options": dict(selective_search_options or {}),
-            "sampling": dict(rpn_batch=int(rpn_batch), head_batch=int(head_batch), head_foreground_fraction=float(head_foreground_fraction)),
+            "sampling": dict(rpn_batch=int(rpn_batch), head_batch=int(head_batch), head_foreground_fraction=float(head_foreground_fraction),
+                             background_iou=(float(head_background_iou), 0.5)),
             "decoder_config": dict(image_size=[height, width], score_threshold=float(score_threshold), iou_threshold=float(iou_threshold),
                                    max_detections=int(max_detections), pre_nms_topk=int(pre_nms_topk_detections)),
             "loss_terms": ("rpn", "head") if proposal_source == "rpn" else ("head",),
-        }
-        for key, value in plain.items():
-            object.__setattr__(self, key, value)
+        })
         self.seed_generator = keras.random.SeedGenerator(seed)
         tracked = ("rpn_cls_loss", "rpn_box_loss", "head_cls_loss", "head_box_loss") if proposal_source == "rpn" else ("head_cls_loss", "head_box_loss")
         self.loss_trackers = {key: keras.metrics.Mean(name=key) for key in tracked}
-
-    @staticmethod
-    def _head_graph(pooled, num_classes, fc_units, dropout):
-        count, size, channels = pooled.shape[1], pooled.shape[2], pooled.shape[4]
-        x = keras.layers.Reshape((count, size * size * channels), name="roi_flatten")(pooled)
-        x = keras.layers.Dense(fc_units[0], activation="relu", name="fc6")(x)
-        x = keras.layers.Dropout(dropout, name="drop6")(x)
-        x = keras.layers.Dense(fc_units[1], activation="relu", name="fc7")(x)
-        x = keras.layers.Dropout(dropout, name="drop7")(x)
-        logits = keras.layers.Dense(num_classes + 1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01), name="cls_score")(x)
-        deltas = keras.layers.Dense(4 * (num_classes + 1), kernel_initializer=keras.initializers.RandomNormal(stddev=0.001), name="bbox_pred")(x)
-        return logits, keras.layers.Reshape((count, num_classes + 1, 4), name="box_deltas")(deltas)
-
-    def _apply_head(self, features, rois, training):
-        """The head's layers (shared with the graph) on other RoIs: the loss's sampled minibatch."""
-        pooled = self.get_layer("roi_pool")(features, rois)
-        count, size, channels = rois.shape[1], pooled.shape[2], pooled.shape[4]
-        x = ops.reshape(pooled, (-1, count, size * size * channels))
-        for name in ("fc6", "drop6", "fc7", "drop7"):
-            x = self.get_layer(name)(x, training=training) if name.startswith("drop") else self.get_layer(name)(x)
-        logits = self.get_layer("cls_score")(x)
-        deltas = ops.reshape(self.get_layer("bbox_pred")(x), (-1, count, self.num_classes + 1, 4))
-        return logits, deltas
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The four losses (RPN cls/box, head cls/box); `loss_terms` picks them (alternating scheme)."""
         total = 0.0
         if "rpn" in self.loss_terms and self.proposal_source == "rpn":
-            rpn_cls, rpn_box = ts.rpn_losses(self.anchors, y, y_pred["rpn_class_logits"], y_pred["rpn_box_deltas"], self.seed_generator,
-                                             batch_per_image=self.sampling["rpn_batch"])
-            self.loss_trackers["rpn_cls_loss"].update_state(rpn_cls)
-            self.loss_trackers["rpn_box_loss"].update_state(rpn_box)
-            total = total + rpn_cls + rpn_box
+            total = total + self.rpn_loss(y, y_pred)
         if "head" in self.loss_terms:
-            rois, labels, targets, weights = ts.head_targets(
-                y_pred["rois"], y_pred["roi_valid"] > 0.5, y, self.seed_generator, batch_per_image=self.sampling["head_batch"],
-                positive_fraction=self.sampling["head_foreground_fraction"])
-            logits, deltas = self._apply_head(y_pred["features"], rois, training)
-            head_cls, head_box = ts.head_losses(logits, deltas, labels, targets, weights)
-            self.loss_trackers["head_cls_loss"].update_state(head_cls)
-            self.loss_trackers["head_box_loss"].update_state(head_box)
-            total = total + head_cls + head_box
+            pool = self.get_layer("roi_pool")
+            total = total + self.head_loss(y, y_pred, lambda rois: pool(y_pred["features"], rois), training)[0]
         return ops.add(total, ops.sum(self.losses)) if self.losses else total
 
     def set_training_stage(self, stage):
@@ -336,8 +391,7 @@ class TwoStageDetector(ZooModel):
             proposals = keras.Input(shape=(self.num_proposals, 4), name="proposals")
             inputs = {"images": images, "proposals": proposals}
             raw = self(inputs, training=False)
-        outputs = TwoStageDecoder(**self.decoder_config, name="detections")(raw["class_logits"], raw["box_deltas"], raw["rois"], raw["roi_valid"])
-        endpoint = keras.Model(inputs, outputs, name=f"{self.name}_detector")
+        endpoint = keras.Model(inputs, self.decoded(raw), name=f"{self.name}_detector")
         object.__setattr__(endpoint, "selective_search_options", self.selective_search_options)
         return endpoint
 
@@ -567,7 +621,7 @@ class RCNN(ZooModel):
             "box_deltas": per_image(regression, (num_proposals, num_classes, 4), "box_deltas"),
         }
         super().__init__(inputs={"images": images, "proposals": proposals}, outputs=outputs, name=name or "rcnn", **kwargs)
-        plain = {
+        set_plain_attributes(self, {
             "num_classes": int(num_classes),
             "proposal_source": "selective_search",
             "num_proposals": int(num_proposals),
@@ -580,9 +634,7 @@ class RCNN(ZooModel):
                                    iou_threshold=float(iou_threshold), max_detections=int(max_detections), pre_nms_topk=1000),
             "svm_report": {"fitted": False},
             "_training_data": None,
-        }
-        for key, value in plain.items():
-            object.__setattr__(self, key, value)
+        })
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):

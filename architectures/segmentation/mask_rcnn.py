@@ -46,14 +46,13 @@ from keras import ops
 
 from architectures.base import ZooModel
 from architectures.classification.resnet import ResNet
-from architectures.detection.rcnn import ProposalLayer, TwoStageDecoder
+from architectures.detection.rcnn import ProposalLayer, TwoStageTraining, box_head, rpn_head, set_plain_attributes
 from architectures.layers.heads import feature_pyramid
 from architectures.layers.preprocessing import model_input
 from architectures.registry import ModelSpec, register
 from tasks import TensorSpec
 from tasks import detection as det
 from tasks import instance_segmentation as inst
-from tasks import two_stage as ts
 
 PYRAMID_STRIDES = (4, 8, 16, 32)  # P2–P5; P6 (stride 64) is P5 subsampled, for the RPN only
 RPN_STRIDES = (4, 8, 16, 32, 64)
@@ -125,23 +124,6 @@ def _fpn(c_maps, channels):
     return outputs, p6
 
 
-def _rpn(pyramid, channels, per_location):
-    init = keras.initializers.RandomNormal(stddev=0.01)
-    conv = keras.layers.Conv2D(channels, 3, padding="same", activation="relu", kernel_initializer=init, name="rpn_conv")
-    cls = keras.layers.Conv2D(2 * per_location, 1, kernel_initializer=init, name="rpn_cls_score")
-    box = keras.layers.Conv2D(4 * per_location, 1, kernel_initializer=init, name="rpn_bbox_pred")
-    logits, deltas = [], []
-    for k, fmap in enumerate(pyramid):
-        hidden = conv(fmap)
-        logits.append(keras.layers.Reshape((-1, 2), name=f"rpn_logits_p{k + 2}")(cls(hidden)))
-        deltas.append(keras.layers.Reshape((-1, 4), name=f"rpn_deltas_p{k + 2}")(box(hidden)))
-    return (keras.layers.Concatenate(axis=1, name="rpn_class_logits")(logits),
-            keras.layers.Concatenate(axis=1, name="rpn_box_deltas")(deltas))
-
-
-BOX_HEAD = ("fc6", "fc7", "cls_score", "bbox_pred")
-
-
 def _mask_layer_names(depth):
     return [f"mask_conv{i + 1}" for i in range(depth)] + ["mask_deconv", "mask_logits"]
 
@@ -150,7 +132,7 @@ def _mask_layer_names(depth):
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
-class MaskRCNN(ZooModel):
+class MaskRCNN(TwoStageTraining, ZooModel):
     """Mask R-CNN with a ResNet-FPN backbone.
 
     Args:
@@ -215,7 +197,7 @@ class MaskRCNN(ZooModel):
         c_maps = feature_pyramid(backbone, strides=PYRAMID_STRIDES)(x)
         pyramid, p6 = _fpn([c_maps[f"stride_{s}"] for s in PYRAMID_STRIDES], pyramid_channels)
         per_location = len(aspect_ratios)
-        rpn_logits, rpn_deltas = _rpn([*pyramid, p6], pyramid_channels, per_location)
+        rpn_logits, rpn_deltas = rpn_head([*pyramid, p6], pyramid_channels, per_location)
         anchor_config = {
             "feature_shapes": [[int(f.shape[1]), int(f.shape[2])] for f in [*pyramid, p6]],
             "strides": [float(s) for s in RPN_STRIDES],
@@ -226,13 +208,7 @@ class MaskRCNN(ZooModel):
         rois, valid = ProposalLayer(anchor_config, (height, width), pre_nms_topk, num_proposals, rpn_nms_iou, name="proposals")(rpn_logits, rpn_deltas)
         align = dict(strides=PYRAMID_STRIDES, canonical_box_size=canonical_box_size)
         box_pooled = PyramidRoIAlign(box_roi_size, name="box_roi_align", **align)(pyramid, rois)
-        count = int(num_proposals)
-        h = keras.layers.Reshape((count, box_roi_size * box_roi_size * pyramid_channels), name="roi_flatten")(box_pooled)
-        h = keras.layers.Dense(fc_units[0], activation="relu", name="fc6")(h)
-        h = keras.layers.Dense(fc_units[1], activation="relu", name="fc7")(h)
-        class_logits = keras.layers.Dense(num_classes + 1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01), name="cls_score")(h)
-        deltas = keras.layers.Dense(4 * (num_classes + 1), kernel_initializer=keras.initializers.RandomNormal(stddev=0.001), name="bbox_pred")(h)
-        box_deltas = keras.layers.Reshape((count, num_classes + 1, 4), name="box_deltas")(deltas)
+        class_logits, box_deltas = box_head(box_pooled, num_classes, fc_units)
         mask_pooled = PyramidRoIAlign(mask_roi_size, name="mask_roi_align", **align)(pyramid, rois)
         self_mask = _MaskHead(mask_depth, mask_channels, num_classes)
         mask_logits = self_mask(mask_pooled)
@@ -240,20 +216,20 @@ class MaskRCNN(ZooModel):
                    "mask_logits": mask_logits, "rois": rois, "roi_valid": valid}
         outputs.update({f"features_p{k + 2}": fmap for k, fmap in enumerate(pyramid)})
         super().__init__(inputs=images, outputs=outputs, name=name or "mask_rcnn", **kwargs)
-        plain = {
+        set_plain_attributes(self, {
             "num_classes": int(num_classes),
-            "num_proposals": count,
+            "num_proposals": int(num_proposals),
             "image_size": (height, width),
             "anchors": det.anchors_from_config(anchor_config),
             "mask_settings": dict(depth=int(mask_depth), roi_size=int(mask_roi_size), box_roi_size=int(box_roi_size)),
-            "sampling": dict(rpn_batch=int(rpn_batch), head_batch=int(head_batch), head_foreground_fraction=float(head_foreground_fraction)),
+            # background RoIs from IoU 0 (Detectron's BG_THRESH_LO 0.0): the head also learns empty background
+            "sampling": dict(rpn_batch=int(rpn_batch), head_batch=int(head_batch), head_foreground_fraction=float(head_foreground_fraction),
+                             background_iou=(0.0, 0.5)),
             "decoder_config": dict(image_size=[height, width], score_threshold=float(score_threshold), iou_threshold=float(iou_threshold),
                                    max_detections=int(max_detections), pre_nms_topk=int(pre_nms_topk_detections)),
             "proposal_source": "rpn",
             "selective_search_options": {},
-        }
-        for key, value in plain.items():
-            object.__setattr__(self, key, value)
+        })
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.loss_trackers = {key: keras.metrics.Mean(name=key) for key in ("rpn_cls_loss", "rpn_box_loss", "head_cls_loss", "head_box_loss", "mask_loss")}
 
@@ -262,35 +238,21 @@ class MaskRCNN(ZooModel):
     def _pyramid(self, y_pred):
         return [y_pred[f"features_p{k + 2}"] for k in range(len(PYRAMID_STRIDES))]
 
-    def _box_head(self, pyramid, rois):
-        pooled = self.get_layer("box_roi_align")(pyramid, rois)
-        count, size, channels = rois.shape[1], pooled.shape[2], pooled.shape[4]
-        h = ops.reshape(pooled, (-1, count, size * size * channels))
-        h = self.get_layer("fc7")(self.get_layer("fc6")(h))
-        logits = self.get_layer("cls_score")(h)
-        deltas = ops.reshape(self.get_layer("bbox_pred")(h), (-1, count, self.num_classes + 1, 4))
-        return logits, deltas
-
     def _mask_head(self, pyramid, rois):
         pooled = self.get_layer("mask_roi_align")(pyramid, rois)
         return _apply_mask_layers([self.get_layer(n) for n in _mask_layer_names(self.mask_settings["depth"])], pooled)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """L = L_rpn_cls + L_rpn_box + L_cls + L_box + L_mask (§3, with Faster R-CNN's RPN terms)."""
-        rpn_cls, rpn_box = ts.rpn_losses(self.anchors, y, y_pred["rpn_class_logits"], y_pred["rpn_box_deltas"], self.seed_generator,
-                                         batch_per_image=self.sampling["rpn_batch"])
-        rois, labels, targets, weights = ts.head_targets(
-            y_pred["rois"], y_pred["roi_valid"] > 0.5, y, self.seed_generator, batch_per_image=self.sampling["head_batch"],
-            positive_fraction=self.sampling["head_foreground_fraction"])
+        rpn = self.rpn_loss(y, y_pred)
         pyramid = self._pyramid(y_pred)
-        logits, deltas = self._box_head(pyramid, rois)
-        head_cls, head_box = ts.head_losses(logits, deltas, labels, targets, weights)
+        box_align = self.get_layer("box_roi_align")
+        head, rois, labels, weights = self.head_loss(y, y_pred, lambda sampled: box_align(pyramid, sampled), training)
         matched = inst.match_to_boxes(rois, y["boxes"], y["classes"])
         mask_targets = inst.mask_targets(rois, matched, y["instance_masks"], 2 * self.mask_settings["roi_size"])
         mask = inst.mask_loss(self._mask_head(pyramid, rois), labels, mask_targets, weights)
-        for key, value in zip(self.loss_trackers, (rpn_cls, rpn_box, head_cls, head_box, mask)):
-            self.loss_trackers[key].update_state(value)
-        total = rpn_cls + rpn_box + head_cls + head_box + mask
+        self.loss_trackers["mask_loss"].update_state(mask)
+        total = rpn + head + mask
         return ops.add(total, ops.sum(self.losses)) if self.losses else total
 
     def detection_endpoint(self):
@@ -298,7 +260,7 @@ class MaskRCNN(ZooModel):
         then the mask head on the detection boxes, each detection's own class channel."""
         images = keras.Input(shape=tuple(self.inputs[0].shape[1:]), name="images")
         raw = self(images, training=False)
-        outputs = dict(TwoStageDecoder(**self.decoder_config, name="detections")(raw["class_logits"], raw["box_deltas"], raw["rois"], raw["roi_valid"]))
+        outputs = dict(self.decoded(raw))
         mask_logits = self._mask_head(self._pyramid(raw), outputs["boxes"])
         outputs["masks"] = ClassMask(name="masks")(mask_logits, outputs["classes"])
         return keras.Model(images, outputs, name=f"{self.name}_segmenter")
