@@ -141,6 +141,8 @@ def test_bert_pretraining_pairs_and_loss_fall():
     assert set(np.unique(x["segment_ids"])) == {0, 1}
     assert 0.3 < y["nsp"].mean() < 0.7
     pretrainer = tf_models.BertPretrainer(bert)
+    # [MASK] is a row of the tied embedding, and the MLM logits cover every row.
+    assert bert.mask_id == len(vocabulary) + 2 == pretrainer.output["mlm"].shape[-1] - 1
     pretrainer.compile_pretraining(keras.optimizers.Adam(1e-2))
     losses = pretrainer.fit(x, y, batch_size=len(y["nsp"]), epochs=8, verbose=0).history["loss"]
     assert losses[-1] < losses[0]
@@ -155,6 +157,26 @@ def test_vit_tiny_uses_4x4_patches():
     model = _tiny("vit")
     assert model.get_layer("patch_projection").kernel_size == (4, 4)
     assert model.get_layer("positions").max_length == (16 // 4) ** 2 + 1  # patches + [class]
+
+
+def test_vit_patch_tokens_are_contiguous_4x4_blocks_in_row_major_order():
+    model = _tiny("vit")
+    images = np.random.default_rng(6).uniform(0, 255, size=(2, 16, 16, 3)).astype(np.float32)
+    tokens = np.asarray(keras.Model(model.input, model.get_layer("patch_sequence").output)(images))
+    kernel, bias = (np.asarray(w) for w in model.get_layer("patch_projection").weights)
+    # numpy reference: cut the image into 4×4 blocks, row by row, flatten each, project.
+    blocks = images.reshape(2, 4, 4, 4, 4, 3).transpose(0, 1, 3, 2, 4, 5).reshape(2, 16, 48) / 255.0
+    np.testing.assert_allclose(tokens, blocks @ kernel.reshape(48, -1) + bias, rtol=1e-4, atol=1e-5)
+
+
+def test_vit_class_token_and_positions_train_and_the_head_reads_the_class_token():
+    model = _tiny("vit")
+    trainable = {w.path.split("/")[0] for w in model.trainable_weights}
+    assert {"class_token", "positions"} <= trainable
+    features = keras.Model(model.input, model.get_layer("encoder_norm").output)
+    images = np.random.default_rng(7).uniform(0, 255, size=(2, 16, 16, 3)).astype(np.float32)
+    head = model.get_layer("predictions")
+    np.testing.assert_allclose(np.asarray(head(np.asarray(features(images))[:, 0])), np.asarray(model(images)), rtol=1e-5, atol=1e-6)
 
 
 def test_motion_autoencoder_halves_time_and_reconstructs_in_input_units():
