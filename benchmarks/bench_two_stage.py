@@ -37,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 SCENE_OVERRIDES = {
     "faster_rcnn": dict(anchor_scales=[4.0, 8.0, 16.0], score_threshold=0.05, pre_nms_topk=1000, num_proposals=64, head_batch=64,
                         backbone_blocks=[[1, 16], [1, 32], [2, 32]], rpn_channels=32, fc_units=[64, 64]),
-    "fast_rcnn": dict(num_proposals=48, score_threshold=0.05),
+    "fast_rcnn": dict(num_proposals=48, score_threshold=0.05, backbone_blocks=[[1, 16], [1, 32], [2, 32]], fc_units=[64, 64], head_batch=64),
     "rcnn": dict(num_proposals=48),
 }
 
