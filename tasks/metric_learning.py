@@ -163,6 +163,15 @@ def identity_batches(x, y, batch_size, shuffle=False, seed=0, images_per_identit
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype("int32")
     k = int(max(1, min(images_per_identity, batch_size)))
     per_batch = max(1, batch_size // k)
+    # A batch of one identity has no negatives: every triplet would be invalid and every pair
+    # "same", so the loss would be silently zero.
+    if per_batch < 2:
+        raise ValueError(
+            f"A batch of {batch_size} images holds one identity ({k} images each); pairs and triplets need at "
+            f"least two identities per batch. Use a batch size of at least {2 * k}."
+        )
+    if shuffle and len(identities) < 2:
+        raise ValueError(f"Pairs and triplets need at least two identities. Received: {len(identities)} identity in {len(labels)} training images")
     repeats = max(1, int(np.ceil(len(labels) / (len(identities) * k))))
     images = tf.constant(np.asarray(x, dtype="float32"))
     label_table = tf.constant(labels)

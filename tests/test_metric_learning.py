@@ -115,6 +115,14 @@ def test_tf_data_samples_balanced_pairs_and_valid_triplets():
 # --- verification and recognition ----------------------------------------------------------------
 
 
+def test_a_batch_or_a_training_set_of_one_identity_is_refused():
+    x = np.zeros((16, 8, 8, 3), "float32")
+    with pytest.raises(ValueError, match="holds one identity .* at least 8"):
+        identity_batches(x, np.repeat(np.arange(4), 4), batch_size=4, shuffle=True)
+    with pytest.raises(ValueError, match="at least two identities. Received: 1 identity"):
+        identity_batches(x, np.zeros(16, "int32"), batch_size=8, shuffle=True)
+
+
 def test_threshold_comes_from_the_roc_and_separates_the_pairs():
     same = np.array([1, 1, 1, 0, 0, 0, 0], bool)
     distances = np.array([0.1, 0.2, 0.3, 0.35, 0.8, 0.9, 1.0])
