@@ -139,7 +139,7 @@ def _task_settings_text(settings):
     parts = []
     for key, setting in settings.items():
         allowed = setting["allowed"]
-        choices = ", ".join("none" if value is None else str(value) for value in allowed) if isinstance(allowed, list) else f"a {allowed}"
+        choices = ", ".join("none" if value is None else str(value) for value in allowed) if isinstance(allowed, list) else allowed
         parts.append(f"{key} = {setting['default']} ({choices})")
     return "; ".join(parts) or "none"
 

@@ -127,7 +127,7 @@ def _tensor_specs(specs):
 def _task_settings(task):
     """{setting: {"default", "allowed"}} of a task (`Task.settings`), for `deepzoo info`."""
     return {
-        key: {"default": _plain(getattr(task, key)), "allowed": [_plain(v) for v in allowed] if isinstance(allowed, tuple) else allowed.__name__}
+        key: {"default": _plain(getattr(task, key)), "allowed": [_plain(v) for v in allowed] if isinstance(allowed, tuple) else allowed.describe()}
         for key, allowed in sorted(task.settings.items())
     }
 

@@ -8,7 +8,7 @@ explicit import (never by scanning the disk).
 """
 
 from common.names import add_unique, lookup
-from tasks.base import CheckOutcome, Task, TensorSpec  # noqa: F401
+from tasks.base import CheckOutcome, NumberSetting, Task, TensorSpec  # noqa: F401
 from tasks.algorithmic import BitSequence
 from tasks.autoencoder import Autoencoding
 from tasks.captioning import Captioning

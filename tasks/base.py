@@ -75,6 +75,27 @@ def concatenate(parts):
     return np.concatenate(parts, axis=0)
 
 
+@dataclasses.dataclass(frozen=True)
+class NumberSetting:
+    """A numeric task setting (`Task.settings`): its type and inclusive bounds (None: unbounded)."""
+
+    kind: type = float
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def check(self, key, value):
+        """`value` as `kind`, or a one-line ValueError naming the setting and what it accepts."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (self.kind is int and value != int(value)):
+            raise ValueError(f"Task setting {key} expects a number ({self.describe()}). Received: {value!r}")
+        if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
+            raise ValueError(f"Task setting {key} must be {self.describe()}. Received: {value!r}")
+        return self.kind(value)
+
+    def describe(self):
+        bounds = [f"≥ {self.minimum}" if self.minimum is not None else "", f"≤ {self.maximum}" if self.maximum is not None else ""]
+        return " ".join([self.kind.__name__, *filter(None, bounds)])
+
+
 class Task:
     """Base class: the behaviour of a plain supervised Keras model trained with `fit`.
 
@@ -90,8 +111,8 @@ class Task:
         export_outputs: human-readable description of what the exported endpoint returns.
         stratify: whether splits stratify on the target.
         settings: the per-run settings a user may change (`deepzoo train --task-setting KEY=VALUE`,
-            `TrainConfig.task_settings`): attribute name -> its allowed values (a tuple) or a type
-            (`float`, `int`); `with_settings` checks them and returns a configured copy.
+            `TrainConfig.task_settings`): attribute name -> its allowed values (a tuple) or a
+            `NumberSetting` (type and bounds); `with_settings` checks them and returns a configured copy.
     """
 
     name = "base"
@@ -128,10 +149,8 @@ class Task:
                 if value not in allowed:
                     choices = ", ".join("none" if choice is None else str(choice) for choice in allowed)
                     raise ValueError(f"Task setting {key} must be one of {choices}. Received: {value!r}")
-            elif isinstance(value, bool) or not isinstance(value, (int, float)) or (allowed is int and value != int(value)):
-                raise ValueError(f"Task setting {key} expects a number ({allowed.__name__}). Received: {value!r}")
             else:
-                value = allowed(value)
+                value = allowed.check(key, value)
             setattr(task, key, value)
         return task
 

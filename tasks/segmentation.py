@@ -33,7 +33,7 @@ disjoint between categories, as ShapeNet-Part's), `score` adds the paper's part-
 
 import numpy as np
 
-from tasks.base import CheckOutcome, Task, length, model_input_specs
+from tasks.base import CheckOutcome, NumberSetting, Task, length, model_input_specs
 
 # Geometric and colour augmentations, applied in this order whatever the config's order.
 AUGMENTATION_KEYS = ("flip", "translate", "rotate", "zoom", "elastic", "brightness", "contrast")
@@ -305,7 +305,7 @@ class Segmentation(Task):
     settings = {
         "class_balance": ("inverse_sqrt_frequency", "median_frequency", "unet_border", None),
         "loss_kind": ("cross_entropy", "dice_cross_entropy"),
-        "dice_weight": float,
+        "dice_weight": NumberSetting(float, minimum=0.0),
     }
 
     # --- data ---------------------------------------------------------------------------------

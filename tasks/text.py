@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-from tasks.base import CheckOutcome, Task, length, take
+from tasks.base import CheckOutcome, NumberSetting, Task, length, take
 
 PAD, UNK, START, END = "", "[UNK]", "[start]", "[end]"
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
@@ -402,7 +402,7 @@ class Seq2Seq(Task):
     # Relative BLEU a quantised export may lose against the Keras model's.
     quantized_tolerance = 0.05
     evaluation_beam_size = 4  # evaluate() also reports beam-search BLEU with this beam
-    settings = {"evaluation_beam_size": int}
+    settings = {"evaluation_beam_size": NumberSetting(int, minimum=1)}
     plot_examples = 4
 
     # --- data ---------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ def test_info(capsys):
         (("train", "segnet", "--tiny", "--task-setting", "class_balanse=none"), "has no setting 'class_balanse'. Its settings: class_balance"),
         (("train", "segnet", "--tiny", "--task-setting", "loss_kind=dice"), "Task setting loss_kind must be one of cross_entropy, dice_cross_entropy"),
         (("train", "segnet", "--tiny", "--task-setting", "dice_weight=heavy"), "Task setting dice_weight expects a number"),
+        (("train", "segnet", "--tiny", "--task-setting", "dice_weight=-1"), "Task setting dice_weight must be float ≥ 0.0"),
         (("train", "lenet5", "--task-setting", "class_balance=none"), "The classification task has no setting 'class_balance'"),
         (("train", "facenet_triplet", "--tiny", "--batch-size", "4", "--epochs", "1", "--max-examples", "200"), "need at least two identities per batch"),
         (("tune", "segnet", "--tiny", "--task-setting", "loss_kind=dice"), "Task setting loss_kind must be one of"),

@@ -46,6 +46,9 @@ def test_task_settings_make_a_checked_copy():
     x, y = np.zeros((4, 8, 8, 3), np.float32), np.zeros((4, 8, 8), np.int32)
     assert len(next(iter(shared.make_dataset(x, y, 2)))) == 3 and len(next(iter(task.make_dataset(x, y, 2)))) == 2
     assert get_task("translation", {"evaluation_beam_size": 1}).evaluation_beam_size == 1  # greedy BLEU only
+    for beam in (0, -2, 2.5):
+        with pytest.raises(ValueError, match="evaluation_beam_size"):
+            get_task("translation", {"evaluation_beam_size": beam})
     for bad, message in (({"clas_balance": None}, "no setting 'clas_balance'"), ({"loss_kind": "dice"}, "must be one of"), ({"dice_weight": "x"}, "expects a number")):
         with pytest.raises(ValueError, match=message):
             get_task("segmentation", bad)
