@@ -265,12 +265,14 @@ def quality(args):
 
 def _interleaved_rates(contenders, images_per_call, rounds):
     """Images/s of each `name: call` (warmed up once each), timed in alternating rounds so that the
-    shared machine's drifting load hits every contender alike. Returns {name: [rate per round]}."""
+    shared machine's drifting load hits every contender alike; the order flips every round (A B, B A,
+    ...) so that neither side always runs first. Returns {name: [rate per round]}."""
     for call in contenders.values():
         call()
     rates = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, call in contenders.items():
+    for round_index in range(rounds):
+        order = list(contenders.items())
+        for name, call in order[::-1] if round_index % 2 else order:
             started = time.perf_counter()
             call()
             rates[name].append(images_per_call / (time.perf_counter() - started))

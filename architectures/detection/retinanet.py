@@ -19,10 +19,10 @@ Inference (§4.1): scores > 0.05, the top 1000 candidates per level, NMS at 0.5 
 per image, Detectron's cap).
 
 Where we differ, and why:
-- The backbone is our ResNet (architectures/classification/resnet.py), keras.applications' layout
-  (convs with bias, trainable BN); the reference freezes BN as an affine map of ImageNet statistics.
-  The parameter count therefore exceeds Detectron's by ResNet-50's conv biases and BN tensors
-  (132,800, 0.35 %).
+- The backbone is our ResNet (architectures/classification/resnet.py) with bias-free convs, as in
+  Detectron (a bias before batch norm is cancelled by the mean), and trainable BN; the reference
+  freezes BN as an affine map of ImageNet statistics. The parameter count therefore exceeds
+  Detectron's by ResNet-50's BN tensors (106,240, 0.28 %).
 - Candidates before NMS are the top 1000 over all levels (the reference takes 1000 per level); NMS
   runs per class as in the reference. Anchor matching adds Detectron's low-quality matches (each box's
   best anchors are positive), which the paper's text does not mention but its code does.
@@ -190,6 +190,7 @@ class RetinaNet(ZooModel):
             depth=backbone_depth,
             stage_depths=backbone_stage_depths,
             width_multiplier=backbone_width,
+            conv_bias=False,  # every backbone conv feeds a BN: a bias there is cancelled by the mean
             include_top=False,
             pooling=None,
             name=f"resnet{backbone_depth}_backbone",
@@ -291,7 +292,7 @@ register(
         reference_params=RETINANET_REFERENCE_PARAMS,
         reference_source=(
             "P (Detectron's RetinaNet R-50-FPN, 80 classes, P6 from C5: 37,915,572 weights counted from its "
-            "config, frozen BN has none; ours adds ResNet-50's conv biases and BN tensors, +0.35 %)"
+            "config, frozen BN has none; ours adds ResNet-50's trainable BN tensors, +0.28 %)"
         ),
         paper="Lin, Goyal, Girshick, He & Dollár 2017, ICCV (Focal loss for dense object detection)",
         seeds=("004",),
