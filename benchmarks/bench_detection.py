@@ -18,7 +18,7 @@ vs true boxes on held-out images) and pr_curves.png (precision–recall per clas
 --out/<model>/, and --out/detection.json. The project's goal: mAP@0.5 ≥ 0.5 for yolo_v1, yolo_v2,
 ssd, retinanet (and the two-stage fast_rcnn, faster_rcnn). `--pretrain-epochs yolo_v1=N` follows
 YOLO v1's recipe (§2.2: conv layers pretrained as a classifier before detection training) with a
-grid-cell classifier on the training split (`pretrain_convolutions`).
+grid-cell classifier on the training split (`YoloV1.pretraining_stage`, also `deepzoo train yolo_v1 --pretrain-epochs N`).
 
 Speed (--speed): our `retinanet` and KerasHub's `RetinaNetObjectDetector` with the same ResNet-50
 backbone layout, FPN P3–P7, 9 anchors, the same image size and classes, side by side in one process:
@@ -90,50 +90,6 @@ def config_overrides(settings, name):
         if target == name:
             out[key] = json.loads(value)
     return out
-
-
-def pretrain_convolutions(model, x, y, num_classes, epochs, batch_size, learning_rate, augment, seed):
-    """Initialises the conv layers of an FC-headed detector (YOLO v1) before detection training.
-
-    The paper (§2.2) pretrains its convolutions as an ImageNet classifier so that the FC head starts
-    from features that already tell classes apart; its FC head shares no weights across cells, so
-    each cell's class outputs otherwise learn only from the objects that fall in that cell (measured:
-    from scratch the class loss was still 2.5–2.8 after 10 epochs; chance, ¼ everywhere, is ≈ 2.6).
-    Here the classifier labels every grid cell of the conv features under the FC head with the class
-    of the object centred in it (a 1 × 1 conv, softmax cross-entropy over the cells that hold an
-    object; YOLO's responsibility rule, `tasks.detection.assign_to_cells`). It shares the conv layers
-    with the detector, so fitting it pretrains them; its own 1 × 1 conv is dropped. Training split
-    only; `augment` moves the boxes with the image. Returns the last epoch's loss."""
-    import keras
-    import tensorflow as tf
-    from keras import ops
-
-    from tasks import detection as det
-
-    features = model.get_layer("flatten").input  # the FC-headed detectors (YOLO v1)
-    cells = keras.layers.Conv2D(num_classes, 1, activation="softmax", name="pretrain_cell_classes")(features)
-    classifier = keras.Model(model.inputs, cells, name="pretrain_cell_classifier")
-    grid_shape, image_size = tuple(features.shape[1:3]), tuple(model.inputs[0].shape[1:3])
-
-    def cell_labels(images, targets):
-        has_object, gt_index, _, _ = det.assign_to_cells(targets["boxes"], targets["classes"], grid_shape, image_size)
-        classes = tf.gather(tf.cast(targets["classes"], tf.int32), gt_index, batch_dims=1)
-        return images, tf.reshape(tf.where(has_object, classes, -1), (-1, *grid_shape))
-
-    def masked_cross_entropy(labels, probabilities):  # cells without an object carry no label
-        labels = ops.cast(labels, "int32")
-        mask = ops.cast(labels >= 0, "float32")
-        entropy = keras.losses.sparse_categorical_crossentropy(ops.maximum(labels, 0), probabilities)
-        return ops.sum(entropy * mask) / ops.maximum(ops.sum(mask), 1.0)
-
-    classifier.compile(keras.optimizers.Adam(learning_rate, clipnorm=10.0), masked_cross_entropy)
-    data = tf.data.Dataset.from_tensor_slices((x, y)).cache().shuffle(len(x), seed=seed).batch(batch_size)
-    if augment is not None:
-        data = data.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    data = data.map(cell_labels).prefetch(tf.data.AUTOTUNE)
-    schedule = epoch_cosine(epochs, math.ceil(len(x) / batch_size), learning_rate)
-    history = classifier.fit(data, epochs=epochs, shuffle=False, verbose=0, callbacks=[schedule])
-    return float(history.history["loss"][-1])
 
 
 def one_per_cell_recall_bound(boxes, classes, grid_shape, image_size):
@@ -210,9 +166,10 @@ def quality(args):
             schedule = epoch_cosine(epochs, math.ceil(len(x_train) / args.batch_size), args.learning_rate)
         print(f"{name}: tiny config{f' + {overrides}' if overrides else ''} {model.count_params():,} params, {budget}", flush=True)
         pretrain_epochs = epochs_for(args.pretrain_epochs, name, default=0)
-        if pretrain_epochs and "flatten" in {layer.name for layer in model.layers}:
-            pretrain_loss = pretrain_convolutions(model, x_train, task.fit_targets(model, y_train), len(dataset.class_names),
-                                                  pretrain_epochs, args.batch_size, args.learning_rate, augment, args.seed)
+        if pretrain_epochs and hasattr(model, "pretraining_stage"):  # YOLO v1's §2.2 recipe
+            steps_per_epoch = math.ceil(len(x_train) / args.batch_size)
+            pretrain_loss = model.pretraining_stage(data, pretrain_epochs, keras.optimizers.Adam(args.learning_rate, clipnorm=10.0),
+                                           callbacks=[epoch_cosine(pretrain_epochs, steps_per_epoch, args.learning_rate)])
             print(f"{name}: conv layers pretrained as a grid-cell classifier for {pretrain_epochs} epochs (loss {pretrain_loss:.4f})", flush=True)
         else:
             pretrain_epochs = 0

@@ -222,6 +222,9 @@ def training_options(args, entry):
     for merged in ("optimizer_options", "task_settings"):
         options[merged] = {**recipe.get(merged, {}), **given.get(merged, {})}
     check_train_options(options)
+    if options.get("pretrain_epochs") and not entry.get("pretrain"):
+        able = ", ".join(name for name, model in cli_registry.load_index()["models"].items() if model.get("pretrain"))
+        raise UsageError(f"Model '{entry['name']}' has no pre-training stage; --pretrain-epochs applies to {able}. Received: --pretrain-epochs {options['pretrain_epochs']}")
     return options
 
 

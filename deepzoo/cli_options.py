@@ -525,6 +525,7 @@ TRAIN_OPTIONS = (
     ("--jit", "jit", Choice(JIT_CHOICES), "XLA (auto: on with a GPU, graph mode on CPU)"),
     ("--distribute", "distribute", Choice(("mirrored", "multiworker")), "tf.distribute strategy"),
     ("--bn-momentum", "bn_momentum", BnMomentum(), "BatchNorm momentum while training: auto (lowered for short runs), keep, or a number in [0, 1)"),
+    ("--pretrain-epochs", "pretrain_epochs", Int(0), "epochs of the model's own pre-training stage first (yolo_v1: its convs as a grid-cell classifier, paper §2.2)"),
 )
 TRAIN_VALUES = {field: value for _, field, value, _ in TRAIN_OPTIONS}
 

@@ -25,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 SOURCE_PACKAGES = ("architectures", "tasks")
 
 _loaded = None  # (fingerprint, index) of this process
@@ -170,6 +170,7 @@ def build_index():
             "export_endpoint": spec.export_endpoint,
             "builder": f"{spec.builder.__module__}.{spec.builder.__qualname__}",
             "arguments": _arguments(spec),
+            "pretrain": callable(getattr(spec.builder, "pretraining_stage", None)),  # its own pre-training stage
         }
     return {
         "version": INDEX_VERSION,

@@ -87,6 +87,7 @@ class TrainConfig:
     max_examples: int | None = None
     bn_momentum: object = "auto"  # "auto", "keep" or a float: BatchNorm moving-average momentum while training
     task_settings: dict = dataclasses.field(default_factory=dict)  # the task's own settings (`Task.settings`), e.g. {"class_balance": "median_frequency"}
+    pretrain_epochs: int = 0  # a model's own pre-training stage before training (`pretraining_stage`; YOLO v1's §2.2), not on resume
 
 
 @dataclasses.dataclass
@@ -270,6 +271,7 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), new_run=Fa
     spec = architectures.get_spec(model)
     task = get_task(spec.task, config.task_settings)
     jit = resolve_jit(config.jit, spec)
+    check_pretraining(spec, config.pretrain_epochs)
     keras.utils.set_random_seed(config.seed)
     prepared = prepare_data(config)
     dataset = prepared.dataset
@@ -337,6 +339,11 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), new_run=Fa
     _write_config(run_dir, config, spec, dataset)
     np.savez(run_dir / "split.npz", train=prepared.train_idx, val=prepared.val_idx, test=prepared.test_idx)
     started = time.perf_counter()
+    # A resumed run restores the pretrained weights from its backup: the stage runs once.
+    if config.pretrain_epochs and not (run_dir / "backup").exists():
+        with strategy.scope():
+            pretrain_optimizer = make_optimizer_for(dataclasses.replace(config, epochs=config.pretrain_epochs), steps_per_epoch)
+        _pretrain(net, train_ds, config.pretrain_epochs, pretrain_optimizer, progress)
     history = net.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=run_callbacks, verbose=0, shuffle=False)
     seconds = time.perf_counter() - started
 
@@ -347,6 +354,33 @@ def train(model, data="", run_dir=None, progress=print, callbacks=(), new_run=Fa
     write_json_atomic(run_dir / "metrics.json", metrics)
     _plots(run_dir, task, net, prepared, metrics)
     return TrainResult(run_dir, net, metrics, history.history, seconds)
+
+
+def models_with_pretraining():
+    """Registered models with their own pre-training stage (a `pretraining_stage` method on the builder)."""
+    return [name for name in architectures.list_models() if callable(getattr(architectures.get_spec(name).builder, "pretraining_stage", None))]
+
+
+def check_pretraining(spec, pretrain_epochs):
+    if pretrain_epochs and not callable(getattr(spec.builder, "pretraining_stage", None)):
+        raise ValueError(
+            f"Model '{spec.name}' has no pre-training stage; pretrain_epochs applies to {', '.join(models_with_pretraining())}. "
+            f"Received: pretrain_epochs={pretrain_epochs}"
+        )
+
+
+def _pretrain(net, train_ds, epochs, optimizer, progress):
+    """The model's own pre-training stage over the run's training batches, with one progress line
+    per epoch (`net.pretraining_stage`: YOLO v1's conv layers as a grid-cell classifier)."""
+    import keras
+
+    report = []
+    if progress:
+        report.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: progress(f"pre-training epoch {epoch + 1}/{epochs}: loss {logs['loss']:.4f}")))
+    loss = net.pretraining_stage(train_ds, epochs, optimizer, callbacks=report)
+    if progress:
+        progress(f"pre-training done after {epochs} epochs (loss {loss:.4f}); training {net.name}")
+    return loss
 
 
 def evaluate_model(model, prepared, task):

@@ -59,6 +59,8 @@ def test_info(capsys):
         (("train", "segnet", "--tiny", "--task-setting", "dice_weight=heavy"), "Task setting dice_weight expects a number"),
         (("train", "segnet", "--tiny", "--task-setting", "dice_weight=-1"), "Task setting dice_weight must be float ≥ 0.0"),
         (("train", "lenet5", "--task-setting", "class_balance=none"), "The classification task has no setting 'class_balance'"),
+        (("train", "lenet5", "--pretrain-epochs", "2"), "Model 'lenet5' has no pre-training stage; --pretrain-epochs applies to yolo_v1"),
+        (("train", "yolo_v1", "--pretrain-epochs", "-1"), "--pretrain-epochs"),
         (("train", "facenet_triplet", "--tiny", "--batch-size", "4", "--epochs", "1", "--max-examples", "200"), "need at least two identities per batch"),
         (("tune", "segnet", "--tiny", "--task-setting", "loss_kind=dice"), "Task setting loss_kind must be one of"),
         (("eval", "/nonexistent/run"), "Not a run directory"),

@@ -620,3 +620,35 @@ def test_one_stage_onnx_and_tflite_builtins_parity_with_detections(name, tmp_pat
     assert "NON_MAX_SUPPRESSION_V4" in operators and not any(op.startswith("Flex") or op == "CUSTOM" for op in operators)
     outcome = TASK.compare_outputs(None, reference, interpreter.get_signature_runner("serving_default")(images=x), 1e-4, 1e-3)
     assert outcome.ok, f"TFLite: {outcome.detail}"
+
+
+
+def test_yolo_v1_pretraining_trains_the_convolutions_only_and_runs_from_train(tmp_path):
+    """Paper §2.2: the conv layers are pretrained as a classifier before detection training
+    (`YoloV1.pretraining_stage`, `deepzoo train yolo_v1 --pretrain-epochs N`); the FC head is left alone."""
+    import json
+
+    import keras
+
+    from pipelines.train import check_pretraining, train
+
+    keras.utils.set_random_seed(0)
+    model = architectures.create_model("yolo_v1", config="tiny", input_shape=(64, 64, 3), num_classes=3)
+    x, y = det.synthetic_scenes(16, (64, 64), 3, seed=0)
+    data = TASK.make_dataset(x.astype("float32"), TASK.fit_targets(model, y), 8, shuffle=True)
+    before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers if layer.get_weights()}
+    loss = model.pretraining_stage(data, 2, keras.optimizers.Adam(1e-2))
+    assert np.isfinite(loss)
+    convs = [name for name in before if isinstance(model.get_layer(name), keras.layers.Conv2D)]
+    assert convs and all(not np.allclose(before[name][0], model.get_layer(name).get_weights()[0]) for name in convs[:2])
+    for head in ("fc1", "fc2"):
+        assert np.array_equal(before[head][0], model.get_layer(head).get_weights()[0]), head
+    assert not any(layer.name.startswith("pretrain") for layer in model.layers)  # the throw-away head is not part of it
+
+    lines = []
+    result = train("yolo_v1", run_dir=tmp_path / "run", progress=lines.append, model_config="tiny",
+                   epochs=1, batch_size=16, max_examples=48, pretrain_epochs=2)
+    assert [line.split(":")[0].split(" (")[0] for line in lines if line.startswith("pre-training")] == ["pre-training epoch 1/2", "pre-training epoch 2/2", "pre-training done after 2 epochs"]
+    assert json.loads((result.run_dir / "config.json").read_text())["pretrain_epochs"] == 2
+    with pytest.raises(ValueError, match="has no pre-training stage; pretrain_epochs applies to yolo_v1"):
+        check_pretraining(architectures.get_spec("ssd"), 3)
