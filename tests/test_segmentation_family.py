@@ -1,7 +1,7 @@
 """Family E's own checks from the spec (§2 E): the convolutionalised classifier, direct up-sampling,
 shift-and-stitch, the conv-only receptive field, FCN's bilinear and staged initialisation, max
 unpooling with switches (DeconvNet, SegNet), median-frequency balancing, ENet's blocks, DeepLab's
-atrous rates and SharpMask's refinement modules. The registry sweep covers build, training,
+atrous rates, the windowed CRF, the optional BatchNorm trunk and SharpMask's refinement modules. The registry sweep covers build, training,
 round trips and exports."""
 
 import numpy as np
@@ -27,7 +27,7 @@ from architectures.segmentation.layers import (
     receptive_field,
 )
 from tasks import get_task
-from tasks.segmentation import median_frequency_weights
+from tasks.segmentation import median_frequency_weights, windowed_crf_mean_field
 
 
 def _submodel(model, *names):
@@ -273,6 +273,57 @@ def test_deeplab_atrous_rates_and_effective_kernel():
         impulse[0, 10, 10, 0] = 1
         rows = np.nonzero(np.asarray(conv(impulse))[0, :, 10, 0])[0]
         assert rows.max() - rows.min() + 1 == effective_kernel_size(3, rate)
+
+
+@pytest.mark.parametrize("name", ["fcn8s", "deeplab_v1"])
+def test_vgg_trunks_take_batch_norm_only_when_asked(name):
+    plain = architectures.create_model(name, config="tiny")
+    normed = architectures.create_model(name, config="tiny", batch_norm=True)
+    convs = [layer.name for layer in plain.layers if layer.name.startswith("block") and "_conv" in layer.name]
+    assert not any(layer.name.endswith("_bn") for layer in plain.layers)
+    assert all(normed.get_layer(f"{conv}_bn") for conv in convs)
+    # Four BatchNorm weights per channel of every trunk conv, nothing else changes.
+    channels = sum(plain.get_layer(conv).filters for conv in convs)
+    assert normed.count_params() == plain.count_params() + 4 * channels
+    if name == "deeplab_v1":
+        assert normed.get_layer("block5_conv1").dilation_rate == plain.get_layer("block5_conv1").dilation_rate == (2, 2)
+
+
+def test_windowed_crf_snaps_noisy_scores_to_the_image_edges():
+    rng = np.random.default_rng(0)
+    truth = np.zeros((2, 16, 16), "int64")
+    truth[:, 4:12, 3:10] = 1
+    images = np.where(truth[..., None] == 1, 200.0, 40.0) + rng.normal(0.0, 5.0, (2, 16, 16, 3))
+    foreground = np.clip(np.where(truth == 1, 0.6, 0.4) + rng.normal(0.0, 0.2, truth.shape), 0.01, 0.99)
+    probabilities = np.stack([1.0 - foreground, foreground], axis=-1).astype("float32")
+    assert (probabilities.argmax(-1) == truth).mean() < 0.8
+    refined = windowed_crf_mean_field(probabilities, images, window=5)
+    assert refined.shape == probabilities.shape and np.allclose(refined.sum(-1), 1.0, atol=1e-5)
+    assert (refined.argmax(-1) == truth).all()
+    # Without pairwise terms, mean field returns the network's probabilities.
+    alone = windowed_crf_mean_field(probabilities, images, window=5, appearance_weight=0.0, smoothness_weight=0.0)
+    np.testing.assert_allclose(alone, probabilities, atol=1e-5)
+
+
+def test_crf_task_setting_reports_the_refined_and_the_network_scores():
+    """`--task-setting crf=windowed`: the hold-out report is scored after the CRF, the network's own
+    figures kept beside it; a model whose inputs are not images of the output's size is refused."""
+    from tasks import get_task
+
+    model = architectures.create_model("deeplab_v1", config="tiny", input_shape=(32, 32, 3), num_classes=3)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 3, (3, 32, 32))
+    plain = get_task("segmentation").evaluate(model, x, y, ["background", "a", "b"])
+    report = get_task("segmentation", {"crf": "windowed"}).evaluate(model, x, y, ["background", "a", "b"])
+    assert report["crf"] == "windowed" and report["miou_without_crf"] == plain["miou"]
+    assert report["per_class_iou_without_crf"] == plain["per_class_iou"] and 0.0 <= report["miou"] <= 1.0
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    coarse = keras.Model(inputs, keras.layers.Conv2D(3, 1, activation="softmax")(keras.layers.AveragePooling2D(2)(inputs)))
+    with pytest.raises(ValueError, match="The CRF refines a full-size score map of image inputs"):
+        get_task("segmentation", {"crf": "windowed"}).evaluate(coarse, x, y, ["background", "a", "b"])
 
 
 def test_sharpmask_refines_coarse_encoding_with_matching_bottom_up_features():

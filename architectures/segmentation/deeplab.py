@@ -11,7 +11,11 @@ few parameters), fc7 a 1×1 convolution with 1024 channels, dropout 0.5 after bo
 Scores are up-sampled ×8 by bilinear interpolation (a fixed transposed convolution, no weights)
 and cropped to the input. 20,505,429 parameters for K = 21 ("20.5M" in the paper).
 
-The fully connected CRF post-processing (mean-field inference, non-trainable) is not built.
+The fully connected CRF post-processing (mean-field inference, non-trainable) is not part of the
+model: its output is the DCNN score map. `tasks.segmentation.windowed_crf_mean_field` applies the
+CRF's kernels within a window around each pixel (a ConvCRF-style approximation, not the paper's
+permutohedral-lattice inference over all pixel pairs) to the probabilities, as evaluation
+post-processing (the family benchmark's `--crf`).
 """
 
 import keras
@@ -19,7 +23,13 @@ import keras
 from architectures.base import ZooModel
 from architectures.layers.preprocessing import model_input
 from architectures.registry import ModelSpec, register
-from architectures.segmentation.fcn import SEGMENTATION_INPUTS, SEGMENTATION_OUTPUTS, VGG16_STAGE_CONVS, VGG16_WIDTHS
+from architectures.segmentation.fcn import (
+    SEGMENTATION_INPUTS,
+    SEGMENTATION_OUTPUTS,
+    VGG16_STAGE_CONVS,
+    VGG16_WIDTHS,
+    vgg_conv,
+)
 from architectures.segmentation.layers import FixedBilinearUpsampling2D
 
 # Per VGG stage: (pool stride, conv dilation), LargeFOV.
@@ -40,6 +50,8 @@ class DeepLabV1(ZooModel):
         fc_kernel, fc_dilation: fc6's kernel and atrous rate (3 and 12 for LargeFOV).
         conv5_dilation: atrous rate of conv5 (2).
         dropout: after fc6 and fc7 (0.5).
+        batch_norm: BatchNormalization after every trunk convolution (not in the paper; off by
+            default, so the canonical net and its count are the paper's).
     """
 
     def __init__(
@@ -53,6 +65,7 @@ class DeepLabV1(ZooModel):
         fc_dilation=12,
         conv5_dilation=2,
         dropout=0.5,
+        batch_norm=False,
         preprocessing=None,
         classifier_activation="softmax",
         name=None,
@@ -66,9 +79,7 @@ class DeepLabV1(ZooModel):
             stride = DEEPLAB_STAGES[stage - 1][0]
             dilation = conv5_dilation if stage == 5 else 1
             for index in range(1, convs + 1):
-                x = keras.layers.Conv2D(
-                    filters, 3, padding="same", dilation_rate=dilation, activation="relu", name=f"block{stage}_conv{index}"
-                )(x)
+                x = vgg_conv(x, filters, f"block{stage}_conv{index}", batch_norm, dilation)
             x = keras.layers.MaxPooling2D(3, strides=stride, padding="same", name=f"block{stage}_pool")(x)
         x = keras.layers.Conv2D(fc_units, fc_kernel, padding="same", dilation_rate=fc_dilation, activation="relu", name="fc6")(x)
         if dropout:
@@ -107,8 +118,9 @@ register(
         inputs=SEGMENTATION_INPUTS,
         outputs=SEGMENTATION_OUTPUTS,
         notes=(
-            "The fully connected CRF is optional, non-trainable post-processing and is not built: the model's "
-            "output is the DCNN score map up-sampled ×8. The tiny config dilates fc6 by 2 (its map is 4×4)."
+            "The fully connected CRF is optional, non-trainable post-processing and not part of the model: its "
+            "output is the DCNN score map up-sampled ×8; tasks.segmentation.windowed_crf_mean_field is a windowed "
+            "(ConvCRF-style) approximation of the CRF for evaluation. The tiny config dilates fc6 by 2 (its map is 4×4)."
         ),
     )
 )

@@ -51,6 +51,17 @@ SEGMENTATION_INPUTS = (TensorSpec("input", (None, None, None)),)
 # --- blocks ------------------------------------------------------------------------------------
 
 
+def vgg_conv(x, filters, name, batch_norm=False, dilation_rate=1):
+    """One VGG 3×3 same convolution + ReLU, optionally with BatchNormalization before the ReLU."""
+    x = keras.layers.Conv2D(
+        filters, 3, padding="same", dilation_rate=dilation_rate, activation=None if batch_norm else "relu", name=name
+    )(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = keras.layers.Activation("relu", name=f"{name}_relu")(x)
+    return x
+
+
 def vgg_trunk(x, stage_convs, widths, batch_norm=False):
     """VGG convolution stages (3×3 same conv + ReLU, 2×2/2 max-pool), keras.applications names
     (`block{s}_conv{i}`, `block{s}_pool`). Returns the pooled map of every stage."""
@@ -59,11 +70,7 @@ def vgg_trunk(x, stage_convs, widths, batch_norm=False):
     pools = []
     for stage, (convs, filters) in enumerate(zip(stage_convs, widths), start=1):
         for index in range(1, convs + 1):
-            name = f"block{stage}_conv{index}"
-            x = keras.layers.Conv2D(filters, 3, padding="same", activation=None if batch_norm else "relu", name=name)(x)
-            if batch_norm:
-                x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
-                x = keras.layers.Activation("relu", name=f"{name}_relu")(x)
+            x = vgg_conv(x, filters, f"block{stage}_conv{index}", batch_norm)
         x = keras.layers.MaxPooling2D(2, strides=2, name=f"block{stage}_pool")(x)
         pools.append(x)
     return pools
@@ -173,6 +180,8 @@ class FCN(ZooModel):
         num_classes: K (21 for PASCAL VOC).
         output_stride: 32, 16 or 8 (FCN-32s, 16s, 8s).
         stage_convs, widths, fc_units, fc_kernel, dropout: the convolutionalised VGG-16.
+        batch_norm: BatchNormalization after every trunk convolution (not in the paper, whose VGG-16
+            predates it; off by default, so the canonical nets and their counts are the paper's).
     """
 
     def __init__(
@@ -185,6 +194,7 @@ class FCN(ZooModel):
         fc_units=4096,
         fc_kernel=7,
         dropout=0.5,
+        batch_norm=False,
         preprocessing=None,
         classifier_activation="softmax",
         name=None,
@@ -196,7 +206,7 @@ class FCN(ZooModel):
             raise ValueError(f"FCN needs the five VGG stages. Received: stage_convs={stage_convs}")
         _check_divisible(input_shape, 32, f"FCN-{output_stride}s")
         inputs, x = model_input(input_shape, preprocessing)
-        _, _, pool3, pool4, pool5 = vgg_trunk(x, stage_convs, widths)
+        _, _, pool3, pool4, pool5 = vgg_trunk(x, stage_convs, widths, batch_norm)
         score = _fully_convolutional_head(pool5, fc_units, fc_kernel, "same", dropout, num_classes, "score_fr")
         if output_stride <= 16:
             # The new skip score starts at zero, so the net starts as its coarser parent computes.
