@@ -97,7 +97,6 @@ def part_ring(args, out):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     import architectures
     from common.io import atomic_path
